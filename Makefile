@@ -1,0 +1,49 @@
+# faceprint — two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+SHARED ?= $(abspath ../shared)
+export FACEPRINT_MODEL_MIRROR ?= $(SHARED)/models
+export FACEPRINT_HOME ?= $(abspath .faceprint-home)
+export FACEPRINT_OFFLINE ?= 1
+export FACEPRINT_SHARED ?= $(SHARED)
+
+.PHONY: install demo test unit lint typecheck eval-lfw bench clean
+
+$(BIN)/faceprint: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/faceprint  ## create .venv with faceprint (editable) and its CLI
+
+demo: install  ## pull default models, enroll the sample people, identify the probes
+	$(BIN)/faceprint models pull --default
+	rm -f .demo-gallery.db
+	$(BIN)/faceprint enroll --gallery .demo-gallery.db $(SHARED)/datasets/samples/known
+	$(BIN)/faceprint identify --gallery .demo-gallery.db \
+		$(SHARED)/datasets/samples/probes $(SHARED)/datasets/samples/groups/two_people.jpg
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks tools
+	$(BIN)/ruff format --check src tests benchmarks tools
+	$(BIN)/lint-imports
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest -q tests/unit
+
+test: install lint typecheck  ## lint, types, layer contracts, unit + integration tests
+	$(BIN)/pytest -q
+
+eval-lfw: install  ## full LFW 10-fold evaluation of the default pipeline
+	$(BIN)/faceprint eval lfw --root $(SHARED)/datasets/lfw/images --pairs $(SHARED)/datasets/lfw/pairs.txt
+
+bench: install
+	$(BIN)/python benchmarks/throughput.py
+
+clean:
+	rm -rf $(VENV) .faceprint-home .demo-gallery.db .pytest_cache .mypy_cache .ruff_cache

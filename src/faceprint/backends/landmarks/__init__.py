@@ -1,0 +1,1 @@
+"""faceprint.backends.landmarks."""

@@ -1,0 +1,172 @@
+"""One exception tree for faceprint.
+
+Every error raised on purpose by the library derives from :class:`FaceprintError`
+and also from the builtin that fits (``ValueError``, ``LookupError`` …) so callers
+can catch either. Each class carries a short stable ``code`` that adapters use
+(the CLI maps classes to exit codes, the service to HTTP statuses). Messages say
+what went wrong *and* what to do next.
+"""
+
+from __future__ import annotations
+
+
+class FaceprintError(Exception):
+    """Root of every error faceprint raises on purpose."""
+
+    code: str = "faceprint_error"
+
+
+# --- configuration -----------------------------------------------------------------
+
+
+class ConfigError(FaceprintError, ValueError):
+    """A setting is missing, malformed or contradicts another one."""
+
+    code = "config_error"
+
+
+# --- images ------------------------------------------------------------------------
+
+
+class ImageError(FaceprintError, ValueError):
+    """The input could not be turned into an RGB image."""
+
+    code = "invalid_image"
+
+
+class ImageNotFoundError(ImageError, FileNotFoundError):
+    """The path does not exist or is not a readable file."""
+
+    code = "image_not_found"
+
+
+class EmptyImageError(ImageError):
+    """The file or byte string is empty."""
+
+    code = "empty_image"
+
+
+class CorruptImageError(ImageError):
+    """The bytes look like an image but cannot be decoded (truncated, damaged)."""
+
+    code = "corrupt_image"
+
+
+class UnsupportedImageError(ImageError):
+    """The bytes are not an image format faceprint reads (e.g. a text file)."""
+
+    code = "unsupported_image"
+
+
+class ImageTooLargeError(ImageError):
+    """The image has more pixels (or bytes) than the configured limit; refused before decoding."""
+
+    code = "image_too_large"
+
+
+class ImageTooSmallError(ImageError):
+    """The image is too small to contain a face."""
+
+    code = "image_too_small"
+
+
+# --- faces -------------------------------------------------------------------------
+
+
+class NoFaceError(FaceprintError, LookupError):
+    """No face was found where one was required."""
+
+    code = "no_face"
+
+
+class MultipleFacesError(FaceprintError, ValueError):
+    """Several faces were found where exactly one was required."""
+
+    code = "multiple_faces"
+
+
+# --- models ------------------------------------------------------------------------
+
+
+class ModelError(FaceprintError):
+    """Base class for model catalog, store and runtime errors."""
+
+    code = "model_error"
+
+
+class UnknownModelError(ModelError, LookupError):
+    """The catalog has no model of that name."""
+
+    code = "unknown_model"
+
+
+class ModelNotAvailableError(ModelError, FileNotFoundError):
+    """The model is not in the cache and could not be fetched (offline, no mirror, …)."""
+
+    code = "model_not_available"
+
+
+class ChecksumMismatchError(ModelError, ValueError):
+    """A model file's sha256 differs from the catalog; the file was not used."""
+
+    code = "checksum_mismatch"
+
+
+class LicenceNotAcceptedError(ModelError, PermissionError):
+    """A model with a restrictive licence was requested without the explicit opt-in."""
+
+    code = "licence_not_accepted"
+
+
+class ModelRuntimeError(ModelError, RuntimeError):
+    """An inference runtime failed to load or run a model."""
+
+    code = "model_runtime_error"
+
+
+# --- gallery -----------------------------------------------------------------------
+
+
+class GalleryError(FaceprintError):
+    """Base class for gallery errors."""
+
+    code = "gallery_error"
+
+
+class ModelMismatchError(GalleryError, ValueError):
+    """An embedding from one model was used with a gallery pinned to another model."""
+
+    code = "model_mismatch"
+
+
+class NotFoundError(GalleryError, LookupError):
+    """A collection, person or face does not exist in the gallery."""
+
+    code = "not_found"
+
+
+class AlreadyExistsError(GalleryError, ValueError):
+    """A collection or person with that name already exists."""
+
+    code = "already_exists"
+
+
+class GalleryCorruptError(GalleryError, RuntimeError):
+    """The gallery file is not a faceprint gallery or is damaged."""
+
+    code = "gallery_corrupt"
+
+
+# --- evaluation --------------------------------------------------------------------
+
+
+class DatasetError(FaceprintError, ValueError):
+    """An evaluation dataset (pairs file, folder tree) is malformed or incomplete."""
+
+    code = "dataset_error"
+
+
+class CalibrationError(FaceprintError, ValueError):
+    """A requested error rate is outside what the stored calibration supports."""
+
+    code = "calibration_error"

@@ -1,0 +1,150 @@
+"""The vocabulary: frozen, slotted result types shared by every layer.
+
+Conventions (see docs/architecture.md):
+
+* ``bbox_xyxy`` is ``(x1, y1, x2, y2)`` in pixels of the decoded, EXIF-corrected image.
+* ``landmarks_5`` is five ``(x, y)`` points in the order left eye, right eye, nose,
+  left mouth corner, right mouth corner, "left" meaning left *as seen in the image*.
+* ``similarity`` is cosine similarity in ``[-1, 1]``; higher means more alike.
+* An :class:`Embedding` vector is unit-norm float32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+from numpy.typing import NDArray
+
+BBox = tuple[float, float, float, float]
+Point = tuple[float, float]
+Landmarks5 = tuple[Point, Point, Point, Point, Point]
+ImageArray = NDArray[np.uint8]
+"""An H×W×3 RGB uint8 image."""
+
+
+class FaceIssue(StrEnum):
+    """Why a detected face may be unreliable. Reported, never silently dropped."""
+
+    TOO_SMALL = "too_small"
+    NEAR_BORDER = "near_border"
+    LOW_SCORE = "low_score"
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One face found by a detector.
+
+    ``issues`` lists :class:`FaceIssue` values for faces that are small, cut by the image
+    border or scored low; such faces are still returned so the caller decides.
+    """
+
+    bbox_xyxy: BBox
+    score: float
+    landmarks_5: Landmarks5
+    issues: tuple[FaceIssue, ...] = ()
+
+    @property
+    def width(self) -> float:
+        return self.bbox_xyxy[2] - self.bbox_xyxy[0]
+
+    @property
+    def height(self) -> float:
+        return self.bbox_xyxy[3] - self.bbox_xyxy[1]
+
+    def landmarks_array(self) -> NDArray[np.float32]:
+        """Landmarks as a 5×2 float32 array."""
+        return np.asarray(self.landmarks_5, dtype=np.float32).reshape(5, 2)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AlignedFace:
+    """A face crop warped onto a model's canonical template.
+
+    ``image`` is S×S×3 RGB uint8; ``matrix`` is the 2×3 affine map from source-image
+    pixels to crop pixels.
+    """
+
+    image: ImageArray
+    matrix: NDArray[np.float64]
+    detection: Detection
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Embedding:
+    """A unit-norm float32 vector and the id of the model (or fused template) that made it."""
+
+    vector: NDArray[np.float32]
+    model_id: str
+
+    @property
+    def dimension(self) -> int:
+        return int(self.vector.shape[0])
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Face:
+    """A detected face with its embedding."""
+
+    detection: Detection
+    embedding: Embedding
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """A similarity threshold and the error rate it corresponds to.
+
+    ``fmr`` is the false-match rate of one comparison at ``similarity`` according to the
+    model's calibration (``None`` if the model has no calibration). ``fpir`` is set for
+    open-set identification thresholds: the false-positive identification rate for a
+    gallery of ``gallery_size`` templates. ``source`` says how the threshold was chosen,
+    e.g. ``"fmr"``, ``"fpir"`` or ``"user"``.
+    """
+
+    similarity: float
+    fmr: float | None
+    source: str
+    fpir: float | None = None
+    gallery_size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """The outcome of a 1:1 comparison."""
+
+    similarity: float
+    threshold: Threshold
+    is_match: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One gallery candidate for a probe embedding."""
+
+    person: str
+    similarity: float
+    face_id: int
+    collection: str
+
+
+@dataclass(frozen=True, slots=True)
+class Identification:
+    """The outcome of a 1:N open-set search for one probe.
+
+    ``candidates`` are the top-k gallery matches (best first, at most one per person);
+    ``person`` is the best candidate's name if its similarity reaches the threshold,
+    else ``None`` (unknown).
+    """
+
+    candidates: tuple[Match, ...]
+    threshold: Threshold
+    person: str | None
+
+    @property
+    def best(self) -> Match | None:
+        return self.candidates[0] if self.candidates else None
+
+    @property
+    def is_known(self) -> bool:
+        return self.person is not None
