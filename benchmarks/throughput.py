@@ -1,0 +1,87 @@
+"""End-to-end CPU throughput of the face pipeline on LFW images.
+
+Decode → detect → landmarks → align → embed for every image of the LFW View-2 pairs
+(7,701 images at 250×250), with the inference runtimes limited to ``--threads``
+threads (default 2). Prints images/s and faces/s and a Markdown row for
+docs/benchmarks.md; ``--json`` writes the full record.
+
+    python benchmarks/throughput.py --embedder sface --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+from faceprint.config import PipelineConfig, StoreConfig
+from faceprint.eval.datasets import pair_images, read_pairs
+from faceprint.eval.runner import embed_images
+from faceprint.models.store import ModelStore
+from faceprint.pipeline import FacePipeline
+
+SHARED = Path(os.environ.get("FACEPRINT_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--embedder", default="sface")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=0, help="only the first N images (0 = all)")
+    parser.add_argument("--lfw", type=Path, default=SHARED / "datasets" / "lfw")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+
+    store = ModelStore(StoreConfig.from_env())
+    pipeline = FacePipeline.from_config(
+        PipelineConfig(embedder=args.embedder, threads=args.threads), store=store
+    )
+    paths = pair_images(read_pairs(args.lfw / "pairs.txt", root=args.lfw / "images"))
+    if args.limit:
+        paths = paths[: args.limit]
+    embed_images(pipeline, paths[:32], workers=args.threads)  # warm-up
+    start = time.perf_counter()
+    result = embed_images(pipeline, paths, workers=args.threads)
+    seconds = time.perf_counter() - start
+    record = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "machine": f"{cpu_name()}, {os.cpu_count()} cores visible",
+        "threads": args.threads,
+        "embedder": args.embedder,
+        "images": len(paths),
+        "faces": result.faces,
+        "seconds": round(seconds, 2),
+        "images_per_s": round(len(paths) / seconds, 1),
+        "faces_per_s": round(result.faces / seconds, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "versions": {
+            p: metadata.version(p) for p in ("faceprint", "onnxruntime", "openvino", "opencv-python-headless", "numpy")
+        },
+    }
+    print(json.dumps(record, indent=2))
+    print(
+        f"| {record['date']} | {record['machine']} | {args.embedder} | {args.threads} | "
+        f"{record['images']} | {record['images_per_s']} | {record['faces_per_s']} | {record['peak_rss_mb']} |"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(record, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,1 +1,0 @@
-"""faceprint.backends.embedding."""

@@ -1,0 +1,80 @@
+"""Build backends from model cards: card (catalog) + verified path (store) + session
+(runtime) → backend object. A backend never finds its own files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from faceprint.backends.aligned_embedder import AlignedEmbedder
+from faceprint.backends.fused_embedder import FusedEmbedder
+from faceprint.backends.omz_landmarks import OMZLandmarkRefiner
+from faceprint.backends.protocols import Detector, Embedder, LandmarkRefiner
+from faceprint.backends.yunet import YuNetDetector
+from faceprint.config import PipelineConfig
+from faceprint.errors import ConfigError
+from faceprint.models.card import Catalog, ModelCard
+from faceprint.models.runtime import OpenCVFaceDetector, open_session
+
+PathFor = Callable[[ModelCard], Path]
+"""Returns the verified local path of a card's entry file (usually ModelStore.ensure)."""
+
+
+def _require_task(card: ModelCard, task: str) -> None:
+    if card.task != task:
+        raise ConfigError(f"model {card.name} is a {card.task} model, not a {task} model")
+
+
+def build_detector(card: ModelCard, path_for: PathFor, *, config: PipelineConfig) -> Detector:
+    """A face detector for ``card``.
+
+    Raises:
+        ConfigError: the card is not a detector this build of faceprint can run.
+    """
+    _require_task(card, "detection")
+    if card.backend == "yunet":
+        runner = OpenCVFaceDetector(
+            path_for(card),
+            score_threshold=min(config.min_score, card.option("score_threshold", 0.5)),
+            nms_threshold=card.option("nms_threshold", 0.3),
+            top_k=int(card.option("top_k", 5000)),
+            threads=config.threads,
+        )
+        return YuNetDetector(runner, config=config, name=card.name)
+    raise ConfigError(f"detector backend {card.backend!r} ({card.name}) is not available yet")
+
+
+def build_landmarks(
+    card: ModelCard, path_for: PathFor, *, config: PipelineConfig
+) -> LandmarkRefiner:
+    """A landmark refiner for ``card``.
+
+    Raises:
+        ConfigError: the card is not a landmark model this build can run.
+    """
+    _require_task(card, "landmarks")
+    if card.backend == "omz_landmarks5":
+        session = open_session(path_for(card), runtime=card.runtime, threads=config.threads)
+        return OMZLandmarkRefiner(session, card)
+    raise ConfigError(f"landmark backend {card.backend!r} ({card.name}) is not available")
+
+
+def build_embedder(
+    card: ModelCard, path_for: PathFor, *, catalog: Catalog, config: PipelineConfig
+) -> Embedder:
+    """An embedder (single model or fused template) for ``card``.
+
+    Raises:
+        ConfigError: the card is not an embedding model this build can run.
+    """
+    _require_task(card, "embedding")
+    if card.backend == "aligned_embedder":
+        session = open_session(path_for(card), runtime=card.runtime, threads=config.threads)
+        return AlignedEmbedder(session, card)
+    if card.backend == "fused_embedder":
+        parts = [
+            build_embedder(catalog[name], path_for, catalog=catalog, config=config)
+            for name in card.components
+        ]
+        return FusedEmbedder(parts, card.weights, name=card.name)
+    raise ConfigError(f"embedding backend {card.backend!r} ({card.name}) is not available")

@@ -1,0 +1,669 @@
+"""The ``faceprint`` command: a thin adapter over the library.
+
+Every command takes ``--json`` (machine-readable result on stdout; logs go to stderr).
+Errors become a one-line message and an exit code (see ``output.EXIT_CODES``); a
+traceback is shown only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from faceprint.cli import output
+from faceprint.config import PipelineConfig, StoreConfig
+from faceprint.errors import FaceprintError
+from faceprint.models.card import load_catalog
+from faceprint.models.store import ModelStore
+from faceprint.pipeline import FacePipeline
+
+log = logging.getLogger("faceprint.cli")
+
+app = typer.Typer(
+    name="faceprint",
+    help="Face detection, verification and identification with calibrated error rates.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="List, fetch and verify model files.", no_args_is_help=True)
+gallery_app = typer.Typer(help="Inspect and edit a gallery.", no_args_is_help=True)
+eval_app = typer.Typer(help="Accuracy and calibration on standard protocols.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(gallery_app, name="gallery")
+app.add_typer(eval_app, name="eval")
+
+
+@dataclass
+class State:
+    debug: bool = False
+    quiet: bool = False
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+STATE = State()
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON result on stdout.")]
+EmbedderOpt = Annotated[
+    str,
+    typer.Option(
+        "--embedder",
+        help="Embedding model or fused template (see `faceprint models list`).",
+    ),
+]
+DetectorOpt = Annotated[str, typer.Option("--detector", help="Face detector model.")]
+AcceptOpt = Annotated[
+    bool,
+    typer.Option(
+        "--accept-licence",
+        help="Opt in to a model whose licence forbids commercial use (its notice is shown).",
+    ),
+]
+GalleryOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--gallery",
+        "-g",
+        help="Gallery file (SQLite). Default: $FACEPRINT_GALLERY, else $FACEPRINT_HOME/gallery.db.",
+    ),
+]
+CollectionOpt = Annotated[str, typer.Option("--collection", "-c", help="Gallery collection.")]
+
+
+def _store() -> ModelStore:
+    return ModelStore(StoreConfig.from_env(STATE.env))
+
+
+def _pipeline(*, embedder: str = "sface", detector: str = "yunet", accept: bool = False) -> FacePipeline:
+    return FacePipeline.from_config(
+        PipelineConfig(detector=detector, embedder=embedder),
+        store=_store(),
+        accept_licence=accept,
+    )
+
+
+def _gallery_path(path: Path | None) -> Path:
+    if path is not None:
+        return path
+    if STATE.env.get("FACEPRINT_GALLERY"):
+        return Path(STATE.env["FACEPRINT_GALLERY"])
+    return _store().root / "gallery.db"
+
+
+def _run(func: Any) -> None:
+    """Run a command body, mapping errors to a message and an exit code in one place."""
+    try:
+        func()
+    except FaceprintError as exc:
+        if STATE.debug:
+            output.stderr.print_exception()
+        output.stderr.print(f"[bold red]error[/] ({exc.code}): {exc}", highlight=False)
+        raise typer.Exit(output.exit_code_for(exc)) from None
+    except KeyboardInterrupt:
+        output.stderr.print("interrupted")
+        raise typer.Exit(130) from None
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        if STATE.debug:
+            output.stderr.print_exception()
+        output.stderr.print(
+            f"[bold red]internal error[/]: {type(exc).__name__}: {exc} "
+            "(run with --debug for a traceback and please report it)",
+            highlight=False,
+        )
+        raise typer.Exit(output.EXIT_INTERNAL) from None
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings on stderr.")] = False,
+) -> None:
+    STATE.debug = debug
+    STATE.quiet = quiet
+    level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(
+        level=level,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    if not debug:
+        logging.getLogger("faceprint").setLevel(logging.WARNING if quiet else logging.INFO)
+        logging.getLogger().setLevel(logging.WARNING)
+
+
+# --- models ---------------------------------------------------------------------------
+
+
+@models_app.command("list")
+def models_list(as_json: JsonOpt = False) -> None:
+    """List the catalog: task, licence, size, cached or not, calibration."""
+
+    def body() -> None:
+        store = _store()
+        rows = []
+        for card in load_catalog().values():
+            rows.append(
+                {
+                    "name": card.name,
+                    "task": card.task,
+                    "default": card.default,
+                    "licence": card.licence,
+                    "commercial": card.commercial,
+                    "size": card.total_size,
+                    "cached": store.is_cached(card.name),
+                    "runtime": card.runtime,
+                    "embedding_dim": card.embedding_dim or None,
+                    "calibrated": card.calibration is not None,
+                    "description": card.description,
+                }
+            )
+        if as_json:
+            output.print_json(rows)
+            return
+        from rich.table import Table
+
+        table = Table("name", "task", "licence", "size", "cached", "calibrated")
+        for r in rows:
+            licence = str(r["licence"]) + ("" if r["commercial"] else " [red](non-commercial)[/]")
+            name = f"{r['name']}{' *' if r['default'] else ''}"
+            size = f"{int(r['size']) / 1e6:.1f} MB" if r["size"] else "-"
+            table.add_row(
+                name,
+                str(r["task"]),
+                licence,
+                size,
+                "yes" if r["cached"] else "no",
+                "yes" if r["calibrated"] else "-",
+            )
+        output.stdout.print(table)
+        output.stdout.print("* part of the default pipeline")
+
+    _run(body)
+
+
+@models_app.command("pull")
+def models_pull(
+    names: Annotated[list[str] | None, typer.Argument(help="Model names.")] = None,
+    default: Annotated[bool, typer.Option("--default", help="The default pipeline's models.")] = False,
+    all_: Annotated[bool, typer.Option("--all", help="Every commercially usable model.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Fetch again even if cached.")] = False,
+    accept: AcceptOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fetch models into the cache (mirror first, then the official URL) and verify them."""
+
+    def body() -> None:
+        catalog = load_catalog()
+        chosen = list(names or [])
+        if default or not (chosen or all_):
+            chosen += [c.name for c in catalog.defaults()]
+            chosen.append("sface+reid-0095")
+        if all_:
+            chosen += [c.name for c in catalog.values() if c.commercial]
+        store = _store()
+        results = []
+        for name in dict.fromkeys(chosen):
+            card = catalog[name]
+            if not card.commercial and accept:
+                output.stderr.print(f"[yellow]licence notice for {name}:[/] {card.notice}")
+            path = store.ensure(name, accept_licence=accept, force=force)
+            results.append({"name": name, "path": str(path), "licence": card.licence})
+            if not as_json:
+                output.stdout.print(f"[green]ok[/] {name} -> {path}", highlight=False)
+        if as_json:
+            output.print_json(results)
+
+    _run(body)
+
+
+@models_app.command("verify")
+def models_verify(
+    names: Annotated[list[str] | None, typer.Argument(help="Model names (default: all).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check cached files against the catalog's sha256 (fetches nothing)."""
+
+    def body() -> None:
+        store = _store()
+        catalog = load_catalog()
+        statuses = []
+        bad = 0
+        for name in names or list(catalog):
+            for status in store.verify(name):
+                statuses.append({"model": name, **output.to_jsonable(status)})
+                bad += status.state == "mismatch"
+                if not as_json:
+                    colour = {"ok": "green", "missing": "yellow", "mismatch": "red"}[status.state]
+                    output.stdout.print(f"[{colour}]{status.state:8}[/] {name}: {status.path}")
+        if as_json:
+            output.print_json(statuses)
+        if bad:
+            raise typer.Exit(5)
+
+    _run(body)
+
+
+# --- detect / verify -------------------------------------------------------------------
+
+
+@app.command()
+def detect(
+    images: Annotated[list[Path], typer.Argument(help="Image files or folders.")],
+    detector: DetectorOpt = "yunet",
+    accept: AcceptOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find faces: box, score, five landmarks and any issue flags per face."""
+
+    def body() -> None:
+        from faceprint.media.images import decode_image
+        from faceprint.recognition import iter_sources
+
+        pipeline = _pipeline(detector=detector, accept=accept)
+        results: list[dict[str, Any]] = []
+        failed = 0
+        for path in iter_sources(images):
+            try:
+                decoded = decode_image(path)
+            except FaceprintError as exc:
+                failed += 1
+                results.append({"image": str(path), "error": exc.code, "message": str(exc)})
+                if not as_json:
+                    output.stderr.print(f"{path}: [red]{exc.code}[/] {exc}", highlight=False)
+                continue
+            faces = pipeline.detect(decoded.pixels)
+            height, width = decoded.pixels.shape[:2]
+            results.append(
+                {"image": str(path), "width": width, "height": height, "faces": faces}
+            )
+            if not as_json:
+                output.stdout.print(f"{path}: {len(faces)} face(s)", highlight=False)
+                for d in faces:
+                    flags = f" [yellow]{','.join(d.issues)}[/]" if d.issues else ""
+                    output.stdout.print(
+                        f"  box={output.fmt_box(d.bbox_xyxy)} score={d.score:.3f}{flags}",
+                        highlight=False,
+                    )
+        if as_json:
+            output.print_json(results)
+        if failed and failed == len(results):
+            raise typer.Exit(3)
+
+    _run(body)
+
+
+@app.command()
+def verify(
+    image_a: Annotated[Path, typer.Argument(help="First image.")],
+    image_b: Annotated[Path, typer.Argument(help="Second image.")],
+    threshold: Annotated[
+        float | None, typer.Option(help="Cosine similarity threshold (overrides --fmr).")
+    ] = None,
+    fmr: Annotated[
+        float | None, typer.Option(help="False-match rate to decide at (default 1e-3).")
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option(help="Fail if an image has more than one face.")
+    ] = False,
+    embedder: EmbedderOpt = "sface",
+    accept: AcceptOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """1:1: are the most prominent faces of two images the same person?"""
+
+    def body() -> None:
+        from faceprint.errors import NoFaceError
+        from faceprint.media.images import load_image
+
+        pipeline = _pipeline(embedder=embedder, accept=accept)
+        faces = []
+        for path in (image_a, image_b):
+            pixels = load_image(path)
+            try:
+                faces.append(pipeline.primary_face(pixels, strict=strict))
+            except NoFaceError as exc:
+                raise NoFaceError(f"{path}: {exc}") from None
+        result = pipeline.verify(faces[0], faces[1], threshold=threshold, fmr=fmr)
+        if as_json:
+            output.print_json(
+                {
+                    "image_a": str(image_a),
+                    "image_b": str(image_b),
+                    "model": pipeline.model_id,
+                    "bbox_a": faces[0].detection.bbox_xyxy,
+                    "bbox_b": faces[1].detection.bbox_xyxy,
+                    **output.to_jsonable(result),
+                }
+            )
+            return
+        verdict = "[green]same person[/]" if result.is_match else "[red]different people[/]"
+        t = result.threshold
+        output.stdout.print(
+            f"{verdict}: similarity {result.similarity:.4f}, threshold {t.similarity:.4f} "
+            f"(FMR {output.fmt_rate(t.fmr)}, {t.source}), model {pipeline.model_id}",
+            highlight=False,
+        )
+
+    _run(body)
+
+
+# --- enroll / identify ----------------------------------------------------------------
+
+
+@app.command()
+def enroll(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="A folder tree DIR/<person>/<images>, or images with --person."),
+    ],
+    person: Annotated[
+        str | None, typer.Option("--person", "-p", help="Enroll the given images as this person.")
+    ] = None,
+    gallery: GalleryOpt = None,
+    collection: CollectionOpt = "default",
+    embedder: EmbedderOpt = "sface",
+    accept: AcceptOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add faces to a gallery (created if missing, pinned to the embedding model)."""
+
+    def body() -> None:
+        from faceprint.gallery import Gallery
+        from faceprint.recognition import enroll_images, enroll_tree, iter_sources
+
+        pipeline = _pipeline(embedder=embedder, accept=accept)
+        path = _gallery_path(gallery)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with (
+            Gallery.open(path, model_id=pipeline.model_id) as g,
+            output.progress_bar("enrolling", enabled=not as_json and not STATE.quiet) as bar,
+        ):
+            if person:
+                report = enroll_images(
+                    pipeline, g, person, iter_sources(paths), collection=collection, progress=bar
+                )
+            else:
+                if len(paths) != 1 or not paths[0].is_dir():
+                    raise typer.BadParameter(
+                        "without --person, give one folder laid out as DIR/<person>/<images>"
+                    )
+                report = enroll_tree(pipeline, g, paths[0], collection=collection, progress=bar)
+        if as_json:
+            output.print_json({"gallery": str(path), **output.to_jsonable(report)})
+            return
+        for e in report.enrolled:
+            note = f" ({e.faces_in_image} faces, used the most prominent)" if e.faces_in_image > 1 else ""
+            output.stdout.print(f"enrolled {e.person}: {e.source}{note}", highlight=False)
+        for s in report.skipped:
+            output.stderr.print(f"[yellow]skipped[/] {s.source}: {s.reason}", highlight=False)
+        output.stdout.print(
+            f"{len(report.enrolled)} face(s) of {len(report.persons)} person(s) enrolled, "
+            f"{len(report.skipped)} skipped -> {path}",
+            highlight=False,
+        )
+
+    _run(body)
+
+
+@app.command()
+def identify(
+    paths: Annotated[list[Path], typer.Argument(help="Probe images or folders.")],
+    gallery: GalleryOpt = None,
+    collection: Annotated[
+        str | None, typer.Option("--collection", "-c", help="Search one collection only.")
+    ] = None,
+    k: Annotated[int, typer.Option("-k", "--top", min=1, help="Candidates per face.")] = 5,
+    threshold: Annotated[float | None, typer.Option(help="Cosine similarity threshold.")] = None,
+    fmr: Annotated[float | None, typer.Option(help="Per-comparison false-match rate.")] = None,
+    fpir: Annotated[
+        float | None,
+        typer.Option(help="False-positive identification rate (default 0.01 for this gallery's size)."),
+    ] = None,
+    embedder: EmbedderOpt = "sface",
+    accept: AcceptOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """1:N open set: who is each face in the probe images (or `unknown`)?"""
+
+    def body() -> None:
+        from faceprint.gallery import Gallery
+        from faceprint.media.images import decode_image
+        from faceprint.recognition import identify_faces, iter_sources
+
+        path = _gallery_path(gallery)
+        pipeline = _pipeline(embedder=embedder, accept=accept)
+        results: list[dict[str, Any]] = []
+        with Gallery.open(path, model_id=pipeline.model_id, create=False) as g:
+            for source in iter_sources(paths):
+                try:
+                    decoded = decode_image(source)
+                except FaceprintError as exc:
+                    results.append({"image": str(source), "error": exc.code, "message": str(exc)})
+                    if not as_json:
+                        output.stderr.print(f"{source}: [red]{exc.code}[/] {exc}", highlight=False)
+                    continue
+                found = identify_faces(
+                    pipeline,
+                    g,
+                    decoded.pixels,
+                    k=k,
+                    collection=collection,
+                    threshold=threshold,
+                    fmr=fmr,
+                    fpir=fpir,
+                )
+                results.append(
+                    {
+                        "image": str(source),
+                        "faces": [
+                            {
+                                "bbox_xyxy": f.face.detection.bbox_xyxy,
+                                "score": f.face.detection.score,
+                                "issues": f.face.detection.issues,
+                                "person": f.identification.person,
+                                "similarity": (
+                                    f.identification.best.similarity
+                                    if f.identification.best
+                                    else None
+                                ),
+                                "threshold": f.identification.threshold,
+                                "candidates": f.identification.candidates,
+                            }
+                            for f in found
+                        ],
+                    }
+                )
+                if as_json:
+                    continue
+                if not found:
+                    output.stdout.print(f"{source}\t-\tno face", highlight=False)
+                for f in found:
+                    ident = f.identification
+                    best = ident.best
+                    who = ident.person or "unknown"
+                    sim = f"{best.similarity:.4f}" if best else "-"
+                    output.stdout.print(
+                        f"{source}\t{output.fmt_box(f.face.detection.bbox_xyxy)}\t{who}\t"
+                        f"similarity={sim}\tthreshold={ident.threshold.similarity:.4f}"
+                        f" (FPIR {output.fmt_rate(ident.threshold.fpir)}, "
+                        f"N={ident.threshold.gallery_size})",
+                        highlight=False,
+                    )
+        if as_json:
+            output.print_json(results)
+
+    _run(body)
+
+
+# --- gallery ---------------------------------------------------------------------------
+
+
+@gallery_app.command("list")
+def gallery_list(
+    gallery: GalleryOpt = None,
+    collection: Annotated[str | None, typer.Option("--collection", "-c")] = None,
+    faces: Annotated[bool, typer.Option("--faces", help="List each face too.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Persons (and optionally faces) in a gallery."""
+
+    def body() -> None:
+        from faceprint.gallery import Gallery
+
+        path = _gallery_path(gallery)
+        with Gallery.open(path, create=False) as g:
+            persons = g.persons(collection=collection)
+            detail = {
+                (p.collection, p.name): g.faces(p.name, collection=p.collection) for p in persons
+            } if faces else {}
+            if as_json:
+                output.print_json(
+                    {
+                        "gallery": str(path),
+                        "model_id": g.model_id,
+                        "persons": [
+                            {**output.to_jsonable(p), **({"faces": output.to_jsonable(detail[(p.collection, p.name)])} if faces else {})}
+                            for p in persons
+                        ],
+                    }
+                )
+                return
+            output.stdout.print(f"{path}: model {g.model_id}, {len(persons)} person(s)", highlight=False)
+            for p in persons:
+                output.stdout.print(f"  {p.collection}/{p.name}: {p.faces} face(s)", highlight=False)
+                for f in detail.get((p.collection, p.name), []):
+                    output.stdout.print(f"    #{f.id} {f.source} {output.fmt_box(f.bbox_xyxy)}", highlight=False)
+
+    _run(body)
+
+
+@gallery_app.command("remove")
+def gallery_remove(
+    person: Annotated[str | None, typer.Argument(help="Person to remove with all faces.")] = None,
+    face_id: Annotated[int | None, typer.Option("--face-id", help="Remove one face by id.")] = None,
+    gallery: GalleryOpt = None,
+    collection: CollectionOpt = "default",
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove a person (all their faces) or a single face."""
+
+    def body() -> None:
+        from faceprint.gallery import Gallery
+
+        if (person is None) == (face_id is None):
+            raise typer.BadParameter("give a PERSON or --face-id, not both")
+        with Gallery.open(_gallery_path(gallery), create=False) as g:
+            if person is not None:
+                removed = g.remove_person(person, collection=collection)
+                result = {"person": person, "collection": collection, "faces_removed": removed}
+            else:
+                assert face_id is not None
+                g.remove_face(face_id)
+                result = {"face_id": face_id, "faces_removed": 1}
+        if as_json:
+            output.print_json(result)
+        else:
+            output.stdout.print(f"removed {result['faces_removed']} face(s)", highlight=False)
+
+    _run(body)
+
+
+# --- eval ------------------------------------------------------------------------------
+
+
+@eval_app.command("lfw")
+def eval_lfw(
+    root: Annotated[Path, typer.Option(help="LFW images folder (root/<Name>/<Name>_NNNN.jpg).")],
+    pairs: Annotated[Path, typer.Option(help="pairs.txt (View 2).")],
+    embedder: EmbedderOpt = "sface",
+    json_out: Annotated[Path | None, typer.Option("--json-out", "--json", help="Write the JSON report here.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a ROC curve PNG here.")] = None,
+    accept: AcceptOpt = False,
+) -> None:
+    """LFW 10-fold verification accuracy, ROC AUC and TAR@FAR=1e-3."""
+
+    def body() -> None:
+        from faceprint.eval.runner import run_lfw
+
+        pipeline = _pipeline(embedder=embedder, accept=accept)
+        with output.progress_bar("embedding LFW", enabled=not STATE.quiet) as bar:
+            report = run_lfw(pipeline, root=root, pairs_file=pairs, progress=bar)
+        if json_out:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(__import__("json").dumps(output.to_jsonable(report), indent=2))
+        if plot:
+            report.plot(plot)
+        output.stdout.print(report.summary(), highlight=False)
+
+    _run(body)
+
+
+@eval_app.command("identify")
+def eval_identify(
+    root: Annotated[Path, typer.Option(help="Folder tree root/<person>/<images>.")],
+    nonmated: Annotated[Path | None, typer.Option(help="Folder of non-mated probe images.")] = None,
+    fpir: Annotated[float, typer.Option(help="FPIR at which to report FNIR.")] = 0.01,
+    embedder: EmbedderOpt = "sface",
+    json_out: Annotated[Path | None, typer.Option("--json-out", "--json", help="Write the JSON report here.")] = None,
+    accept: AcceptOpt = False,
+) -> None:
+    """Open-set 1:N: gallery = first image per person, probes = the rest."""
+
+    def body() -> None:
+        from faceprint.eval.runner import run_identify
+
+        pipeline = _pipeline(embedder=embedder, accept=accept)
+        with output.progress_bar("embedding", enabled=not STATE.quiet) as bar:
+            report = run_identify(pipeline, root=root, nonmated_root=nonmated, fpir=fpir, progress=bar)
+        if json_out:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(__import__("json").dumps(output.to_jsonable(report), indent=2))
+        output.stdout.print(report.summary(), highlight=False)
+
+    _run(body)
+
+
+@eval_app.command("calibrate")
+def eval_calibrate(
+    root: Annotated[Path, typer.Option(help="LFW images folder.")],
+    pairs: Annotated[Path, typer.Option(help="pairs.txt: its images are the calibration set.")],
+    embedder: Annotated[list[str], typer.Option("--embedder", help="Models to calibrate.")],
+    out: Annotated[Path, typer.Option(help="calibrations.json to update.")],
+    accept: AcceptOpt = False,
+) -> None:
+    """Fit similarity→FMR curves from all cross-identity pairs and store them."""
+
+    def body() -> None:
+        from faceprint.eval.runner import calibrate_models
+
+        store = _store()
+        with output.progress_bar("calibrating", enabled=not STATE.quiet) as bar:
+            curves = calibrate_models(
+                embedder, store=store, root=root, pairs_file=pairs, out=out, accept_licence=accept, progress=bar
+            )
+        for name, curve in curves.items():
+            output.stdout.print(
+                f"{name}: {curve.impostor_pairs:,} impostor pairs; "
+                f"threshold at FMR 1e-3 = {curve.threshold_for_fmr(1e-3):.4f}",
+                highlight=False,
+            )
+
+    _run(body)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

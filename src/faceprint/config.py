@@ -1,0 +1,93 @@
+"""Typed configuration. Values are passed in; only the adapters (CLI, service) read the
+environment, through :meth:`StoreConfig.from_env` and friends, at the edge."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from faceprint.errors import ConfigError
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name}={env[name]!r} is not a boolean; use 1/0, true/false, yes/no")
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """Where model files live and where they may come from.
+
+    Attributes:
+        home: faceprint's cache root; models go to ``home/models``. ``None`` means the
+            user cache directory (resolved when the store is created, not at import).
+        mirror: a local directory or an ``http(s)://`` base URL laid out like the catalog
+            paths; tried before the official URL.
+        offline: refuse every network access (a mirror *directory* is still used).
+        accept_licences: names of non-commercial models the user opted into.
+    """
+
+    home: Path | None = None
+    mirror: str | None = None
+    offline: bool = False
+    accept_licences: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StoreConfig:
+        """Build from ``FACEPRINT_HOME``, ``FACEPRINT_MODEL_MIRROR``, ``FACEPRINT_OFFLINE``.
+
+        Raises:
+            ConfigError: a variable has a malformed value.
+        """
+        env = os.environ if env is None else env
+        home = env.get("FACEPRINT_HOME", "").strip()
+        mirror = env.get("FACEPRINT_MODEL_MIRROR", "").strip()
+        return cls(
+            home=Path(home).expanduser() if home else None,
+            mirror=mirror or None,
+            offline=_flag(env, "FACEPRINT_OFFLINE"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    """Which models the face pipeline uses and how it treats marginal faces.
+
+    Attributes:
+        detector: catalog name of the face detector.
+        landmarks: catalog name of a landmark refiner, or ``None`` to keep the
+            detector's landmarks.
+        embedder: catalog name of the embedding model or fused template.
+        min_face_size: faces whose shorter box side is below this many pixels are
+            flagged ``too_small``.
+        min_score: detections below this score are dropped by the detector.
+        low_score: detections below this score (and at or above ``min_score``) are
+            flagged ``low_score``.
+        border_margin: a face whose box extends beyond the image by more than this
+            fraction of its size is flagged ``near_border``.
+        threads: inference threads per model (``0`` = the runtime's default).
+    """
+
+    detector: str = "yunet"
+    landmarks: str | None = "landmarks-0009"
+    embedder: str = "sface"
+    min_face_size: int = 32
+    min_score: float = 0.5
+    low_score: float = 0.7
+    border_margin: float = 0.05
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_score <= self.low_score <= 1.0:
+            raise ConfigError("need 0 <= min_score <= low_score <= 1")
+        if self.min_face_size < 0 or self.threads < 0 or self.border_margin < 0:
+            raise ConfigError("min_face_size, threads and border_margin must be >= 0")

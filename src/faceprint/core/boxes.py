@@ -1,0 +1,78 @@
+"""Box geometry: overlap, flags for marginal faces, choosing the primary face."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from faceprint.types import BBox, Detection, FaceIssue
+
+
+def iou(a: BBox, b: BBox) -> float:
+    """Intersection over union of two ``xyxy`` boxes (0 when either is empty)."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    area_a = max(0.0, a[2] - a[0]) * max(0.0, a[3] - a[1])
+    area_b = max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
+    union = area_a + area_b - inter
+    return inter / union if union > 0 else 0.0
+
+
+def face_issues(
+    bbox_xyxy: BBox,
+    score: float,
+    *,
+    image_width: int,
+    image_height: int,
+    min_face_size: float,
+    low_score: float,
+    border_margin: float,
+) -> tuple[FaceIssue, ...]:
+    """Flags for a face that may be unreliable.
+
+    * ``too_small``: the shorter box side is below ``min_face_size`` pixels;
+    * ``near_border``: the box extends beyond the image by more than ``border_margin``
+      times its width (horizontally) or height (vertically), i.e. the face is cut off;
+    * ``low_score``: the detector score is below ``low_score``.
+    """
+    x1, y1, x2, y2 = bbox_xyxy
+    w, h = x2 - x1, y2 - y1
+    issues: list[FaceIssue] = []
+    if min(w, h) < min_face_size:
+        issues.append(FaceIssue.TOO_SMALL)
+    out_x = max(0.0, -x1) + max(0.0, x2 - image_width)
+    out_y = max(0.0, -y1) + max(0.0, y2 - image_height)
+    if out_x > border_margin * w or out_y > border_margin * h:
+        issues.append(FaceIssue.NEAR_BORDER)
+    if score < low_score:
+        issues.append(FaceIssue.LOW_SCORE)
+    return tuple(issues)
+
+
+def primary_face_index(
+    detections: Sequence[Detection], *, image_width: int, image_height: int
+) -> int:
+    """Index of the face a single-subject photo is about.
+
+    Each face is scored by its box area discounted by the distance of its centre from
+    the image centre (relative to the image diagonal): a large, central face wins over
+    a small face at the edge. Ties keep the earlier detection.
+
+    Raises:
+        ValueError: ``detections`` is empty.
+    """
+    if not detections:
+        raise ValueError("no detections to choose from")
+    cx, cy = image_width / 2.0, image_height / 2.0
+    diag = float(np.hypot(image_width, image_height)) or 1.0
+    best, best_value = 0, -np.inf
+    for i, det in enumerate(detections):
+        x1, y1, x2, y2 = det.bbox_xyxy
+        area = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+        dist = float(np.hypot((x1 + x2) / 2.0 - cx, (y1 + y2) / 2.0 - cy)) / diag
+        value = area * (1.0 - dist) ** 2
+        if value > best_value:
+            best, best_value = i, value
+    return best

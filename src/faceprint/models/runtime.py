@@ -1,0 +1,189 @@
+"""Inference runtimes. The only module that imports onnxruntime or OpenVINO.
+
+Which runtime runs which model is data (the card's ``runtime``), chosen by measurement
+(docs/models.md): OpenVINO for the Intel IR models and for SFace (≈2.5× faster than
+onnxruntime on the same float graph on 2 CPU cores), OpenCV's DNN module for YuNet
+(through ``cv2.FaceDetectorYN``, which decodes its heads at any input size), and
+onnxruntime for ONNX models where it is the better fit.
+
+Every session takes an N×C×H×W float32 batch and returns the model's outputs as numpy
+arrays. Sessions are cheap to call from one thread at a time; create one per thread if
+you need parallel inference.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from faceprint.errors import ModelRuntimeError
+
+log = logging.getLogger(__name__)
+
+_OV_CORE: Any = None
+_OV_LOCK = threading.Lock()
+
+
+class Session(Protocol):
+    """A loaded model that maps one input batch to its outputs."""
+
+    @property
+    def name(self) -> str: ...
+
+    def run(self, batch: NDArray[np.float32]) -> list[NDArray[np.float32]]:
+        """Run a N×C×H×W float32 batch; returns every output, each with N leading."""
+        ...
+
+
+def _openvino_core() -> Any:
+    global _OV_CORE
+    with _OV_LOCK:
+        if _OV_CORE is None:
+            import openvino as ov
+
+            _OV_CORE = ov.Core()
+        return _OV_CORE
+
+
+class OpenVINOSession:
+    """An OpenVINO model compiled for the CPU with a dynamic batch dimension."""
+
+    def __init__(self, path: Path, *, threads: int = 0) -> None:
+        core = _openvino_core()
+        try:
+            model = core.read_model(str(path))
+            if len(model.inputs) != 1:
+                raise ModelRuntimeError(f"{path.name}: expected one input, got {len(model.inputs)}")
+            shape = model.inputs[0].get_partial_shape()
+            if shape.rank.get_length() == 4 and shape[0].is_static:
+                dims = [-1] + [int(shape[i].get_length()) for i in range(1, 4)]
+                model.reshape({model.inputs[0]: dims})
+            config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+            if threads > 0:
+                config["INFERENCE_NUM_THREADS"] = threads
+            self._compiled = core.compile_model(model, "CPU", config)
+        except ModelRuntimeError:
+            raise
+        except Exception as exc:
+            raise ModelRuntimeError(f"OpenVINO could not load {path}: {exc}") from exc
+        self._request = self._compiled.create_infer_request()
+        self._lock = threading.Lock()
+        self._name = path.name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def run(self, batch: NDArray[np.float32]) -> list[NDArray[np.float32]]:
+        with self._lock:
+            try:
+                self._request.infer({0: np.ascontiguousarray(batch, dtype=np.float32)})
+            except Exception as exc:
+                raise ModelRuntimeError(f"OpenVINO failed on {self._name}: {exc}") from exc
+            return [
+                np.array(self._request.get_output_tensor(i).data, dtype=np.float32, copy=True)
+                for i in range(len(self._compiled.outputs))
+            ]
+
+
+class OnnxRuntimeSession:
+    """An onnxruntime CPU session."""
+
+    def __init__(self, path: Path, *, threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads > 0:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            raise ModelRuntimeError(f"onnxruntime could not load {path}: {exc}") from exc
+        inputs = self._session.get_inputs()
+        if len(inputs) != 1:
+            raise ModelRuntimeError(f"{path.name}: expected one input, got {len(inputs)}")
+        self._input = inputs[0].name
+        self._name = path.name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def run(self, batch: NDArray[np.float32]) -> list[NDArray[np.float32]]:
+        try:
+            outputs = self._session.run(
+                None, {self._input: np.ascontiguousarray(batch, dtype=np.float32)}
+            )
+        except Exception as exc:
+            raise ModelRuntimeError(f"onnxruntime failed on {self._name}: {exc}") from exc
+        return [np.asarray(o, dtype=np.float32) for o in outputs]
+
+
+def open_session(path: Path, *, runtime: str, threads: int = 0) -> Session:
+    """Load a model file in the named runtime (``"openvino"`` or ``"onnxruntime"``).
+
+    Raises:
+        ModelRuntimeError: unknown runtime, or the runtime failed to load the file.
+    """
+    if runtime == "openvino":
+        return OpenVINOSession(path, threads=threads)
+    if runtime == "onnxruntime":
+        return OnnxRuntimeSession(path, threads=threads)
+    raise ModelRuntimeError(f"no session runtime {runtime!r} for {path.name}")
+
+
+class OpenCVFaceDetector:
+    """OpenCV's ``FaceDetectorYN`` (YuNet) with its own head decoding and NMS.
+
+    ``detect`` takes a BGR uint8 image and returns an N×15 float32 array: x, y, w, h,
+    five landmark (x, y) pairs, score.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        score_threshold: float,
+        nms_threshold: float,
+        top_k: int,
+        threads: int = 0,
+    ) -> None:
+        import cv2
+
+        if threads > 0:
+            cv2.setNumThreads(threads)
+        try:
+            self._detector = cv2.FaceDetectorYN.create(
+                str(path), "", (320, 320), score_threshold, nms_threshold, top_k
+            )
+        except cv2.error as exc:
+            raise ModelRuntimeError(f"OpenCV could not load {path}: {exc}") from exc
+        self._lock = threading.Lock()
+        self._name = path.name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def detect(self, bgr: NDArray[np.uint8]) -> NDArray[np.float32]:
+        import cv2
+
+        height, width = bgr.shape[:2]
+        with self._lock:
+            try:
+                self._detector.setInputSize((width, height))
+                _, faces = self._detector.detect(bgr)
+            except cv2.error as exc:
+                raise ModelRuntimeError(f"OpenCV face detector failed: {exc}") from exc
+        if faces is None:
+            return np.zeros((0, 15), dtype=np.float32)
+        return np.asarray(faces, dtype=np.float32).reshape(-1, 15)

@@ -1,0 +1,230 @@
+"""FacePipeline: detect → refine landmarks → align → embed, and 1:1 decisions.
+
+The pipeline composes backends built from model cards; it never touches the gallery.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from collections.abc import Sequence
+
+import numpy as np
+
+from faceprint.backends.protocols import Detector, Embedder, LandmarkRefiner
+from faceprint.backends.registry import build_detector, build_embedder, build_landmarks
+from faceprint.config import PipelineConfig
+from faceprint.core.boxes import primary_face_index
+from faceprint.core.calibration import CalibrationCurve
+from faceprint.core.thresholds import identification_threshold, verification_threshold
+from faceprint.errors import ModelMismatchError, MultipleFacesError, NoFaceError
+from faceprint.models.card import Catalog, ModelCard, load_catalog
+from faceprint.models.store import ModelStore
+from faceprint.types import Detection, Embedding, Face, ImageArray, Threshold, Verification
+
+log = logging.getLogger(__name__)
+
+
+class FacePipeline:
+    """Find faces and map each to a unit embedding.
+
+    Build one with :meth:`from_config` (real models through the store) or pass backends
+    directly (e.g. the fakes in :mod:`faceprint.testing`).
+    """
+
+    def __init__(
+        self,
+        *,
+        detector: Detector,
+        embedder: Embedder,
+        landmarks: LandmarkRefiner | None = None,
+        calibration: CalibrationCurve | None = None,
+    ) -> None:
+        self.detector = detector
+        self.embedder = embedder
+        self.landmarks = landmarks
+        self.calibration = calibration
+
+    @classmethod
+    def from_config(
+        cls,
+        config: PipelineConfig | None = None,
+        *,
+        store: ModelStore,
+        catalog: Catalog | None = None,
+        accept_licence: bool = False,
+    ) -> FacePipeline:
+        """Build the pipeline named by ``config`` (default: the permissive default models).
+
+        Model files are fetched and verified through ``store``.
+
+        Raises:
+            faceprint.errors.ModelError: a model is unknown, unavailable, fails its
+                checksum, needs a licence opt-in, or fails to load.
+            faceprint.errors.ConfigError: a model of the wrong task was named.
+        """
+        config = config or PipelineConfig()
+        catalog = catalog or load_catalog()
+
+        def path_for(card: ModelCard) -> Path:
+            return store.ensure(card.name, accept_licence=accept_licence)
+
+        detector = build_detector(catalog[config.detector], path_for, config=config)
+        refiner = (
+            build_landmarks(catalog[config.landmarks], path_for, config=config)
+            if config.landmarks
+            else None
+        )
+        embed_card = catalog[config.embedder]
+        embedder = build_embedder(embed_card, path_for, catalog=catalog, config=config)
+        log.info(
+            "pipeline: detector=%s landmarks=%s embedder=%s",
+            config.detector,
+            config.landmarks,
+            config.embedder,
+        )
+        return cls(
+            detector=detector,
+            embedder=embedder,
+            landmarks=refiner,
+            calibration=embed_card.calibration,
+        )
+
+    @property
+    def model_id(self) -> str:
+        """The embedding space of this pipeline's embeddings."""
+        return self.embedder.model_id
+
+    # --- detection -------------------------------------------------------------------
+
+    def detect(self, image: ImageArray) -> list[Detection]:
+        """Faces in an H×W×3 RGB uint8 image with (refined) landmarks, best score first."""
+        detections = self.detector.detect(image)
+        if self.landmarks is not None and detections:
+            detections = self.landmarks.refine(image, detections)
+        return detections
+
+    # --- embedding -------------------------------------------------------------------
+
+    def _embed(self, items: Sequence[tuple[ImageArray, Detection]]) -> list[Face]:
+        vectors = self.embedder.embed(items)
+        return [
+            Face(detection=det, embedding=Embedding(vector=vec, model_id=self.model_id))
+            for (_, det), vec in zip(items, vectors, strict=True)
+        ]
+
+    def analyze(self, image: ImageArray) -> list[Face]:
+        """Every face in the image with its embedding, best detector score first."""
+        return self.analyze_batch([image])[0]
+
+    def analyze_batch(self, images: Sequence[ImageArray]) -> list[list[Face]]:
+        """Like :meth:`analyze` for many images; all crops are embedded in batches."""
+        per_image = [self.detect(image) for image in images]
+        items = [(image, det) for image, dets in zip(images, per_image, strict=True) for det in dets]
+        faces = iter(self._embed(items))
+        return [[next(faces) for _ in dets] for dets in per_image]
+
+    def embed(self, image: ImageArray, detections: Sequence[Detection]) -> list[Face]:
+        """Embed the given detections of one image (same order)."""
+        return self._embed([(image, det) for det in detections])
+
+    def primary_detection(
+        self,
+        image: ImageArray,
+        *,
+        strict: bool = False,
+        detections: Sequence[Detection] | None = None,
+    ) -> Detection:
+        """The face the photo is about (large and central); see ``core.boxes``.
+
+        ``detections`` may be passed to avoid detecting again.
+
+        Raises:
+            NoFaceError: no face was found.
+            MultipleFacesError: ``strict`` and more than one face was found.
+        """
+        if detections is None:
+            detections = self.detect(image)
+        if not detections:
+            raise NoFaceError("no face found in the image; use a photo where the face is visible")
+        if strict and len(detections) > 1:
+            raise MultipleFacesError(
+                f"{len(detections)} faces found where exactly one was required; crop the photo "
+                "or drop --strict to use the most prominent face"
+            )
+        height, width = image.shape[:2]
+        return detections[primary_face_index(detections, image_width=width, image_height=height)]
+
+    def primary_face(self, image: ImageArray, *, strict: bool = False) -> Face:
+        """The embedded primary face. Raises as :meth:`primary_detection`."""
+        return self._embed([(image, self.primary_detection(image, strict=strict))])[0]
+
+    def primary_faces(self, images: Sequence[ImageArray]) -> list[Face | None]:
+        """The primary face of each image (``None`` where none is found), batched."""
+        chosen: list[tuple[int, Detection]] = []
+        for i, image in enumerate(images):
+            try:
+                chosen.append((i, self.primary_detection(image)))
+            except NoFaceError:
+                continue
+        faces = self._embed([(images[i], det) for i, det in chosen])
+        out: list[Face | None] = [None] * len(images)
+        for (i, _), face in zip(chosen, faces, strict=True):
+            out[i] = face
+        return out
+
+    # --- decisions -------------------------------------------------------------------
+
+    def similarity(self, a: Embedding, b: Embedding) -> float:
+        """Cosine similarity of two embeddings of the same model.
+
+        Raises:
+            ModelMismatchError: the embeddings come from different models.
+        """
+        if a.model_id != b.model_id or a.dimension != b.dimension:
+            raise ModelMismatchError(
+                f"cannot compare an embedding of {a.model_id!r} with one of {b.model_id!r}"
+            )
+        return float(np.clip(np.dot(a.vector, b.vector), -1.0, 1.0))
+
+    def verification_threshold(
+        self, *, threshold: float | None = None, fmr: float | None = None
+    ) -> Threshold:
+        """The 1:1 threshold (explicit, or from an FMR; default FMR 1e-3)."""
+        return verification_threshold(self.calibration, similarity=threshold, fmr=fmr)
+
+    def identification_threshold(
+        self,
+        *,
+        gallery_size: int,
+        threshold: float | None = None,
+        fmr: float | None = None,
+        fpir: float | None = None,
+    ) -> Threshold:
+        """The open-set 1:N threshold for ``gallery_size`` templates (default FPIR 1 %)."""
+        return identification_threshold(
+            self.calibration,
+            gallery_size=gallery_size,
+            similarity=threshold,
+            fmr=fmr,
+            fpir=fpir,
+        )
+
+    def verify(
+        self,
+        a: Face | Embedding,
+        b: Face | Embedding,
+        *,
+        threshold: float | None = None,
+        fmr: float | None = None,
+    ) -> Verification:
+        """1:1 decision: are ``a`` and ``b`` the same person?
+
+        Returns the similarity, the threshold used (with the FMR it was calibrated at)
+        and the decision ``similarity >= threshold``.
+        """
+        ea = a.embedding if isinstance(a, Face) else a
+        eb = b.embedding if isinstance(b, Face) else b
+        value = self.similarity(ea, eb)
+        chosen = self.verification_threshold(threshold=threshold, fmr=fmr)
+        return Verification(similarity=value, threshold=chosen, is_match=value >= chosen.similarity)

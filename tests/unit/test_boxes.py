@@ -1,0 +1,58 @@
+"""Box geometry and marginal-face flags."""
+
+from __future__ import annotations
+
+import pytest
+
+from faceprint.core.boxes import face_issues, iou, primary_face_index
+from faceprint.types import Detection, FaceIssue
+
+LM = ((0.0, 0.0),) * 5
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ((0, 0, 10, 10), (0, 0, 10, 10), 1.0),
+        ((0, 0, 10, 10), (10, 10, 20, 20), 0.0),
+        ((0, 0, 10, 10), (5, 0, 15, 10), 50 / 150),
+        ((0, 0, 0, 0), (0, 0, 0, 0), 0.0),
+    ],
+)
+def test_iou(a, b, expected):
+    assert iou(a, b) == pytest.approx(expected)
+
+
+def _issues(box, score=0.9):
+    return face_issues(
+        box, score, image_width=200, image_height=100, min_face_size=32, low_score=0.7, border_margin=0.05
+    )
+
+
+def test_face_issues_table():
+    assert _issues((50, 20, 100, 80)) == ()
+    assert _issues((50, 20, 70, 80)) == (FaceIssue.TOO_SMALL,)
+    assert _issues((-10, 20, 40, 80)) == (FaceIssue.NEAR_BORDER,)  # 10 of 50 px outside
+    assert _issues((-2, 20, 48, 80)) == ()  # 2 of 50 px outside: within the margin
+    assert _issues((50, 50, 100, 110)) == (FaceIssue.NEAR_BORDER,)
+    assert _issues((50, 20, 100, 80), score=0.6) == (FaceIssue.LOW_SCORE,)
+    assert _issues((-10, 20, 10, 80), score=0.1) == (
+        FaceIssue.TOO_SMALL,
+        FaceIssue.NEAR_BORDER,
+        FaceIssue.LOW_SCORE,
+    )
+
+
+def test_primary_face_prefers_large_central_face():
+    small_edge = Detection((0, 0, 30, 30), 0.99, LM)
+    big_centre = Detection((70, 20, 130, 80), 0.80, LM)
+    assert primary_face_index([small_edge, big_centre], image_width=200, image_height=100) == 1
+    # A huge off-centre face still beats a tiny central one.
+    huge = Detection((0, 0, 90, 100), 0.9, LM)
+    tiny = Detection((95, 45, 105, 55), 0.9, LM)
+    assert primary_face_index([tiny, huge], image_width=200, image_height=100) == 1
+
+
+def test_primary_face_requires_detections():
+    with pytest.raises(ValueError):
+        primary_face_index([], image_width=10, image_height=10)
