@@ -26,7 +26,9 @@ from faceprint.eval.runner import embed_images
 from faceprint.models.store import ModelStore
 from faceprint.pipeline import FacePipeline
 
-SHARED = Path(os.environ.get("FACEPRINT_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
+SHARED = Path(
+    os.environ.get("FACEPRINT_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared")
+)
 
 
 def cpu_name() -> str:
@@ -40,7 +42,9 @@ def cpu_name() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--embedder", default="sface")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit", type=int, default=0, help="only the first N images (0 = all)")
@@ -71,7 +75,8 @@ def main() -> None:
         "faces_per_s": round(result.faces / seconds, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "versions": {
-            p: metadata.version(p) for p in ("faceprint", "onnxruntime", "openvino", "opencv-python-headless", "numpy")
+            p: metadata.version(p)
+            for p in ("faceprint", "onnxruntime", "openvino", "opencv-python-headless", "numpy")
         },
     }
     print(json.dumps(record, indent=2))

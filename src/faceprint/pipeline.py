@@ -6,8 +6,8 @@ The pipeline composes backends built from model cards; it never touches the gall
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -120,7 +120,9 @@ class FacePipeline:
     def analyze_batch(self, images: Sequence[ImageArray]) -> list[list[Face]]:
         """Like :meth:`analyze` for many images; all crops are embedded in batches."""
         per_image = [self.detect(image) for image in images]
-        items = [(image, det) for image, dets in zip(images, per_image, strict=True) for det in dets]
+        items = [
+            (image, det) for image, dets in zip(images, per_image, strict=True) for det in dets
+        ]
         faces = iter(self._embed(items))
         return [[next(faces) for _ in dets] for dets in per_image]
 

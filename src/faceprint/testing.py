@@ -49,7 +49,12 @@ class FakeDetector:
         for colour in colours:
             hits = np.flatnonzero((flat == colour).all(axis=1))
             ys, xs = hits // width, hits % width
-            x1, y1, x2, y2 = float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)
+            x1, y1, x2, y2 = (
+                float(xs.min()),
+                float(ys.min()),
+                float(xs.max() + 1),
+                float(ys.max() + 1),
+            )
             w, h = x2 - x1, y2 - y1
             landmarks: Landmarks5 = (
                 (x1 + 0.3 * w, y1 + 0.4 * h),

@@ -25,7 +25,13 @@ def test_iou(a, b, expected):
 
 def _issues(box, score=0.9):
     return face_issues(
-        box, score, image_width=200, image_height=100, min_face_size=32, low_score=0.7, border_margin=0.05
+        box,
+        score,
+        image_width=200,
+        image_height=100,
+        min_face_size=32,
+        low_score=0.7,
+        border_margin=0.05,
     )
 
 

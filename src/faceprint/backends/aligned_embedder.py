@@ -34,8 +34,7 @@ class AlignedEmbedder:
     def crops(self, faces: Sequence[tuple[ImageArray, Detection]]) -> list[ImageArray]:
         """The aligned RGB crops the model sees (S×S×3 uint8 each)."""
         return [
-            align(image, det.landmarks_array(), template=self._template)[0]
-            for image, det in faces
+            align(image, det.landmarks_array(), template=self._template)[0] for image, det in faces
         ]
 
     def embed_crops(self, crops: Sequence[ImageArray]) -> NDArray[np.float32]:

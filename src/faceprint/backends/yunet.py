@@ -40,7 +40,7 @@ class YuNetDetector:
         if max(height, width) > self._max_side:
             scale = self._max_side / max(height, width)
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+            bgr = np.asarray(cv2.resize(bgr, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
         rows = self._runner.detect(bgr)
         detections = []
         for row in rows:

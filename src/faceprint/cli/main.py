@@ -80,7 +80,9 @@ def _store() -> ModelStore:
     return ModelStore(StoreConfig.from_env(STATE.env))
 
 
-def _pipeline(*, embedder: str = "sface", detector: str = "yunet", accept: bool = False) -> FacePipeline:
+def _pipeline(
+    *, embedder: str = "sface", detector: str = "yunet", accept: bool = False
+) -> FacePipeline:
     return FacePipeline.from_config(
         PipelineConfig(detector=detector, embedder=embedder),
         store=_store(),
@@ -149,7 +151,7 @@ def models_list(as_json: JsonOpt = False) -> None:
 
     def body() -> None:
         store = _store()
-        rows = []
+        rows: list[dict[str, Any]] = []
         for card in load_catalog().values():
             rows.append(
                 {
@@ -173,7 +175,7 @@ def models_list(as_json: JsonOpt = False) -> None:
 
         table = Table("name", "task", "licence", "size", "cached", "calibrated")
         for r in rows:
-            licence = str(r["licence"]) + ("" if r["commercial"] else " [red](non-commercial)[/]")
+            licence = str(r["licence"]) if r["commercial"] else f"[red]{r['licence']}[/]"
             name = f"{r['name']}{' *' if r['default'] else ''}"
             size = f"{int(r['size']) / 1e6:.1f} MB" if r["size"] else "-"
             table.add_row(
@@ -193,7 +195,9 @@ def models_list(as_json: JsonOpt = False) -> None:
 @models_app.command("pull")
 def models_pull(
     names: Annotated[list[str] | None, typer.Argument(help="Model names.")] = None,
-    default: Annotated[bool, typer.Option("--default", help="The default pipeline's models.")] = False,
+    default: Annotated[
+        bool, typer.Option("--default", help="The default pipeline's models.")
+    ] = False,
     all_: Annotated[bool, typer.Option("--all", help="Every commercially usable model.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Fetch again even if cached.")] = False,
     accept: AcceptOpt = False,
@@ -282,9 +286,7 @@ def detect(
                 continue
             faces = pipeline.detect(decoded.pixels)
             height, width = decoded.pixels.shape[:2]
-            results.append(
-                {"image": str(path), "width": width, "height": height, "faces": faces}
-            )
+            results.append({"image": str(path), "width": width, "height": height, "faces": faces})
             if not as_json:
                 output.stdout.print(f"{path}: {len(faces)} face(s)", highlight=False)
                 for d in faces:
@@ -311,9 +313,7 @@ def verify(
     fmr: Annotated[
         float | None, typer.Option(help="False-match rate to decide at (default 1e-3).")
     ] = None,
-    strict: Annotated[
-        bool, typer.Option(help="Fail if an image has more than one face.")
-    ] = False,
+    strict: Annotated[bool, typer.Option(help="Fail if an image has more than one face.")] = False,
     embedder: EmbedderOpt = "sface",
     accept: AcceptOpt = False,
     as_json: JsonOpt = False,
@@ -401,7 +401,11 @@ def enroll(
             output.print_json({"gallery": str(path), **output.to_jsonable(report)})
             return
         for e in report.enrolled:
-            note = f" ({e.faces_in_image} faces, used the most prominent)" if e.faces_in_image > 1 else ""
+            note = (
+                f" ({e.faces_in_image} faces, used the most prominent)"
+                if e.faces_in_image > 1
+                else ""
+            )
             output.stdout.print(f"enrolled {e.person}: {e.source}{note}", highlight=False)
         for s in report.skipped:
             output.stderr.print(f"[yellow]skipped[/] {s.source}: {s.reason}", highlight=False)
@@ -426,7 +430,9 @@ def identify(
     fmr: Annotated[float | None, typer.Option(help="Per-comparison false-match rate.")] = None,
     fpir: Annotated[
         float | None,
-        typer.Option(help="False-positive identification rate (default 0.01 for this gallery's size)."),
+        typer.Option(
+            help="False-positive identification rate (default 0.01 for this gallery's size)."
+        ),
     ] = None,
     embedder: EmbedderOpt = "sface",
     accept: AcceptOpt = False,
@@ -522,26 +528,41 @@ def gallery_list(
         path = _gallery_path(gallery)
         with Gallery.open(path, create=False) as g:
             persons = g.persons(collection=collection)
-            detail = {
-                (p.collection, p.name): g.faces(p.name, collection=p.collection) for p in persons
-            } if faces else {}
+            detail = (
+                {(p.collection, p.name): g.faces(p.name, collection=p.collection) for p in persons}
+                if faces
+                else {}
+            )
             if as_json:
                 output.print_json(
                     {
                         "gallery": str(path),
                         "model_id": g.model_id,
                         "persons": [
-                            {**output.to_jsonable(p), **({"faces": output.to_jsonable(detail[(p.collection, p.name)])} if faces else {})}
+                            {
+                                **output.to_jsonable(p),
+                                **(
+                                    {"faces": output.to_jsonable(detail[(p.collection, p.name)])}
+                                    if faces
+                                    else {}
+                                ),
+                            }
                             for p in persons
                         ],
                     }
                 )
                 return
-            output.stdout.print(f"{path}: model {g.model_id}, {len(persons)} person(s)", highlight=False)
+            output.stdout.print(
+                f"{path}: model {g.model_id}, {len(persons)} person(s)", highlight=False
+            )
             for p in persons:
-                output.stdout.print(f"  {p.collection}/{p.name}: {p.faces} face(s)", highlight=False)
+                output.stdout.print(
+                    f"  {p.collection}/{p.name}: {p.faces} face(s)", highlight=False
+                )
                 for f in detail.get((p.collection, p.name), []):
-                    output.stdout.print(f"    #{f.id} {f.source} {output.fmt_box(f.bbox_xyxy)}", highlight=False)
+                    output.stdout.print(
+                        f"    #{f.id} {f.source} {output.fmt_box(f.bbox_xyxy)}", highlight=False
+                    )
 
     _run(body)
 
@@ -585,7 +606,9 @@ def eval_lfw(
     root: Annotated[Path, typer.Option(help="LFW images folder (root/<Name>/<Name>_NNNN.jpg).")],
     pairs: Annotated[Path, typer.Option(help="pairs.txt (View 2).")],
     embedder: EmbedderOpt = "sface",
-    json_out: Annotated[Path | None, typer.Option("--json-out", "--json", help="Write the JSON report here.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json-out", "--json", help="Write the JSON report here.")
+    ] = None,
     plot: Annotated[Path | None, typer.Option(help="Write a ROC curve PNG here.")] = None,
     accept: AcceptOpt = False,
 ) -> None:
@@ -613,7 +636,9 @@ def eval_identify(
     nonmated: Annotated[Path | None, typer.Option(help="Folder of non-mated probe images.")] = None,
     fpir: Annotated[float, typer.Option(help="FPIR at which to report FNIR.")] = 0.01,
     embedder: EmbedderOpt = "sface",
-    json_out: Annotated[Path | None, typer.Option("--json-out", "--json", help="Write the JSON report here.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json-out", "--json", help="Write the JSON report here.")
+    ] = None,
     accept: AcceptOpt = False,
 ) -> None:
     """Open-set 1:N: gallery = first image per person, probes = the rest."""
@@ -623,7 +648,9 @@ def eval_identify(
 
         pipeline = _pipeline(embedder=embedder, accept=accept)
         with output.progress_bar("embedding", enabled=not STATE.quiet) as bar:
-            report = run_identify(pipeline, root=root, nonmated_root=nonmated, fpir=fpir, progress=bar)
+            report = run_identify(
+                pipeline, root=root, nonmated_root=nonmated, fpir=fpir, progress=bar
+            )
         if json_out:
             json_out.parent.mkdir(parents=True, exist_ok=True)
             json_out.write_text(__import__("json").dumps(output.to_jsonable(report), indent=2))
@@ -648,7 +675,13 @@ def eval_calibrate(
         store = _store()
         with output.progress_bar("calibrating", enabled=not STATE.quiet) as bar:
             curves = calibrate_models(
-                embedder, store=store, root=root, pairs_file=pairs, out=out, accept_licence=accept, progress=bar
+                embedder,
+                store=store,
+                root=root,
+                pairs_file=pairs,
+                out=out,
+                accept_licence=accept,
+                progress=bar,
             )
         for name, curve in curves.items():
             output.stdout.print(

@@ -56,9 +56,10 @@ def primary_face_index(
 ) -> int:
     """Index of the face a single-subject photo is about.
 
-    Each face is scored by its box area discounted by the distance of its centre from
-    the image centre (relative to the image diagonal): a large, central face wins over
-    a small face at the edge. Ties keep the earlier detection.
+    Each face is scored by its box area minus twice the squared distance (in pixels)
+    of its centre from the image centre — the "main face" rule InsightFace's tools use
+    — so a large face wins unless it is far off-centre, and the score is independent
+    of the image scale. Ties keep the earlier detection.
 
     Raises:
         ValueError: ``detections`` is empty.
@@ -66,13 +67,12 @@ def primary_face_index(
     if not detections:
         raise ValueError("no detections to choose from")
     cx, cy = image_width / 2.0, image_height / 2.0
-    diag = float(np.hypot(image_width, image_height)) or 1.0
     best, best_value = 0, -np.inf
     for i, det in enumerate(detections):
         x1, y1, x2, y2 = det.bbox_xyxy
         area = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-        dist = float(np.hypot((x1 + x2) / 2.0 - cx, (y1 + y2) / 2.0 - cy)) / diag
-        value = area * (1.0 - dist) ** 2
+        offset = ((x1 + x2) / 2.0 - cx) ** 2 + ((y1 + y2) / 2.0 - cy) ** 2
+        value = area - 2.0 * offset
         if value > best_value:
             best, best_value = i, value
     return best

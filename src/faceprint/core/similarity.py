@@ -19,7 +19,8 @@ def normalize_rows(matrix: NDArray[np.floating], *, eps: float = 1e-12) -> NDArr
     if not np.isfinite(m).all():
         raise ValueError("embeddings contain NaN or infinity")
     norms = np.linalg.norm(m, axis=1, keepdims=True)
-    return (m / np.maximum(norms, eps)).astype(np.float32)
+    out: NDArray[np.float32] = (m / np.maximum(norms, eps)).astype(np.float32)
+    return out
 
 
 def cosine_similarity(a: NDArray[np.floating], b: NDArray[np.floating]) -> float:
@@ -38,10 +39,6 @@ def cosine_similarity(a: NDArray[np.floating], b: NDArray[np.floating]) -> float
     return float(np.clip(va @ vb / (na * nb), -1.0, 1.0))
 
 
-def similarity_matrix(
-    a: NDArray[np.floating], b: NDArray[np.floating]
-) -> NDArray[np.float32]:
+def similarity_matrix(a: NDArray[np.floating], b: NDArray[np.floating]) -> NDArray[np.float32]:
     """Cosine similarities between the rows of unit-norm A (N×D) and B (M×D): N×M."""
-    return (np.asarray(a, dtype=np.float32) @ np.asarray(b, dtype=np.float32).T).astype(
-        np.float32
-    )
+    return (np.asarray(a, dtype=np.float32) @ np.asarray(b, dtype=np.float32).T).astype(np.float32)

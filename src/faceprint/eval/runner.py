@@ -18,8 +18,19 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from faceprint.core.calibration import CalibrationCurve, fit_calibration, genuine_similarities, impostor_similarities
-from faceprint.core.metrics import kfold_accuracy, open_set_identification, roc_auc, roc_curve, tar_at_far
+from faceprint.core.calibration import (
+    CalibrationCurve,
+    fit_calibration,
+    genuine_similarities,
+    impostor_similarities,
+)
+from faceprint.core.metrics import (
+    kfold_accuracy,
+    open_set_identification,
+    roc_auc,
+    roc_curve,
+    tar_at_far,
+)
 from faceprint.errors import DatasetError, ImageError
 from faceprint.eval.datasets import identity_of, pair_images, read_pairs, split_identification
 from faceprint.eval.report import plot_roc
@@ -163,13 +174,20 @@ class LFWReport:
     def plot(self, path: str | Path) -> None:
         """Write the ROC curve as a PNG."""
         plot_roc(
-            {f"{self.model_id} (AUC {self.roc_auc:.4f})": (np.asarray(self.roc_far), np.asarray(self.roc_tar))},
+            {
+                f"{self.model_id} (AUC {self.roc_auc:.4f})": (
+                    np.asarray(self.roc_far),
+                    np.asarray(self.roc_tar),
+                )
+            },
             Path(path),
             title=f"LFW View 2 ROC — {self.model_id}",
         )
 
 
-def _downsample_roc(far: NDArray[np.floating], tar: NDArray[np.floating], points: int = 400) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def _downsample_roc(
+    far: NDArray[np.floating], tar: NDArray[np.floating], points: int = 400
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
     if len(far) <= points:
         return tuple(float(v) for v in far), tuple(float(v) for v in tar)
     idx = np.unique(np.linspace(0, len(far) - 1, points).astype(int))
@@ -305,9 +323,7 @@ def run_identify(
     )
 
 
-def calibrate_embeddings(
-    emb: EmbeddedSet, *, dataset: str
-) -> CalibrationCurve:
+def calibrate_embeddings(emb: EmbeddedSet, *, dataset: str) -> CalibrationCurve:
     """Fit a similarity→FMR curve from every cross-identity pair of an embedded set."""
     ids = np.array([identity_of(p) for p in emb.paths])
     vectors = emb.vectors[emb.found]
@@ -343,11 +359,15 @@ def calibrate_models(
         f"LFW View 2 images ({len(paths)} images of {len({identity_of(p) for p in paths})} "
         "people), all cross-identity pairs; default detector and landmarks"
     )
-    base = FacePipeline.from_config(PipelineConfig(embedder=names[0]), store=store, accept_licence=accept_licence)
+    base = FacePipeline.from_config(
+        PipelineConfig(embedder=names[0]), store=store, accept_licence=accept_licence
+    )
     first = embed_images(base, paths, progress=progress)
     curves = {names[0]: calibrate_embeddings(first, dataset=dataset)}
     for name in names[1:]:
-        pipe = FacePipeline.from_config(PipelineConfig(embedder=name), store=store, accept_licence=accept_licence)
+        pipe = FacePipeline.from_config(
+            PipelineConfig(embedder=name), store=store, accept_licence=accept_licence
+        )
         emb = embed_images(pipe, paths, detections=first.detections, progress=progress)
         curves[name] = calibrate_embeddings(emb, dataset=dataset)
     out_path = Path(out)

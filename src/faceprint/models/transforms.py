@@ -70,7 +70,9 @@ def dequantize_dynamic_batch(source: Path, target: Path) -> None:
         list(folded_nodes),
         "constants",
         inputs=[],
-        outputs=[helper.make_tensor_value_info(name, onnx.TensorProto.UNDEFINED, None) for name in needed],
+        outputs=[
+            helper.make_tensor_value_info(name, onnx.TensorProto.UNDEFINED, None) for name in needed
+        ],
         initializer=list(graph.initializer),
     )
     const_model = helper.make_model(const_graph, opset_imports=list(model.opset_import))

@@ -1,0 +1,235 @@
+"""The CLI as a user runs it: real models, real faces, JSON and exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+from tests.shared_paths import LFW, MODELS, SAMPLES
+from typer.testing import CliRunner
+
+from faceprint.cli.main import STATE, app
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture()
+def run(tmp_path_factory, monkeypatch):
+    home = tmp_path_factory.getbasetemp() / "cli-home"
+    env = {
+        "FACEPRINT_HOME": str(home),
+        "FACEPRINT_MODEL_MIRROR": str(MODELS),
+        "FACEPRINT_OFFLINE": "1",
+        "FACEPRINT_GALLERY": str(tmp_path_factory.getbasetemp() / "cli-gallery.db"),
+    }
+    monkeypatch.setattr(STATE, "env", env)
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(app, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def _bad_files(tmp_path):
+    files = {}
+    files["empty.jpg"] = b""
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(
+        buf, format="JPEG"
+    )
+    files["truncated.jpg"] = buf.getvalue()[: len(buf.getvalue()) // 2]
+    files["text.jpg"] = b"hello, I am not an image\n"
+    one = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(one, format="PNG")
+    files["one_pixel.png"] = one.getvalue()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)  # 400 MP claimed
+    files["bomb.png"] = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 100))
+        + chunk(b"IEND", b"")
+    )
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    return files
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("empty.jpg", "empty_image"),
+        ("truncated.jpg", "corrupt_image"),
+        ("text.jpg", "unsupported_image"),
+        ("one_pixel.png", "image_too_small"),
+        ("bomb.png", "image_too_large"),
+    ],
+)
+def test_bad_input_is_a_typed_error_with_exit_code(run, tmp_path, name, code):
+    _bad_files(tmp_path)
+    result = run("detect", str(tmp_path / name), "--json")
+    assert result.exit_code == 3, result.output
+    payload = json.loads(result.stdout)
+    assert payload[0]["error"] == code
+    assert "Traceback" not in result.output
+    verify = run("verify", str(tmp_path / name), str(SAMPLES / "probes" / "obama1.jpg"))
+    assert verify.exit_code == 3
+    assert f"({code})" in verify.stderr
+
+
+@pytest.mark.parametrize("mode", ["CMYK", "I;16", "L"])
+def test_unusual_colour_modes_are_read(run, tmp_path, mode):
+    rgb = Image.open(SAMPLES / "probes" / "obama1.jpg").convert("RGB")
+    if mode == "CMYK":
+        path = tmp_path / "cmyk.jpg"
+        rgb.convert("CMYK").save(path, format="JPEG", quality=95)
+    elif mode == "I;16":
+        path = tmp_path / "gray16.png"
+        grey = np.asarray(rgb.convert("L"), dtype=np.uint16) * 257
+        Image.fromarray(grey).save(path)  # uint16 → a 16-bit PNG
+    else:
+        path = tmp_path / "grey.jpg"
+        rgb.convert("L").save(path, quality=95)
+    result = run("detect", str(path), "--json")
+    assert result.exit_code == 0, result.output
+    faces = json.loads(result.stdout)[0]["faces"]
+    assert len(faces) == 1 and faces[0]["score"] > 0.8
+
+
+def test_verify_json(run):
+    result = run(
+        "verify",
+        str(SAMPLES / "probes" / "obama1.jpg"),
+        str(SAMPLES / "probes" / "obama3.jpg"),
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["is_match"] is True
+    assert payload["threshold"]["fmr"] == pytest.approx(1e-3)
+    assert payload["similarity"] > payload["threshold"]["similarity"]
+
+
+def test_no_face_exit_code(run, tmp_path):
+    path = tmp_path / "grey.png"
+    Image.new("RGB", (320, 240), (128, 128, 128)).save(path)
+    result = run("verify", str(path), str(SAMPLES / "probes" / "obama1.jpg"))
+    assert result.exit_code == 4
+    assert "(no_face)" in result.stderr
+
+
+def test_enroll_identify_list_remove(run, tmp_path):
+    gallery = str(tmp_path / "g.db")
+    result = run("enroll", str(SAMPLES / "known"), "--gallery", gallery, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert len(report["enrolled"]) >= 6 and report["skipped"] == []
+
+    result = run(
+        "identify", str(SAMPLES / "groups" / "two_people.jpg"), "--gallery", gallery, "--json"
+    )
+    assert result.exit_code == 0, result.output
+    faces = sorted(json.loads(result.stdout)[0]["faces"], key=lambda f: f["bbox_xyxy"][0])
+    assert [f["person"] for f in faces] == ["barack_obama", "joe_biden"]
+    assert all(f["threshold"]["fpir"] == pytest.approx(0.01) for f in faces)
+
+    text = run("identify", str(SAMPLES / "groups" / "two_people.jpg"), "--gallery", gallery)
+    lines = [line for line in text.stdout.splitlines() if "two_people.jpg" in line]
+    assert len(lines) == 2 and "similarity=" in lines[0] and "threshold=" in lines[0]
+
+    listed = json.loads(run("gallery", "list", "--gallery", gallery, "--json").stdout)
+    assert listed["model_id"] == "sface"
+    assert {p["name"] for p in listed["persons"]} >= {"barack_obama", "joe_biden"}
+
+    removed = run("gallery", "remove", "joe_biden", "--gallery", gallery, "--json")
+    assert removed.exit_code == 0 and json.loads(removed.stdout)["faces_removed"] >= 1
+    result = run(
+        "identify", str(SAMPLES / "groups" / "two_people.jpg"), "--gallery", gallery, "--json"
+    )
+    faces = sorted(json.loads(result.stdout)[0]["faces"], key=lambda f: f["bbox_xyxy"][0])
+    assert [f["person"] for f in faces] == ["barack_obama", None]
+
+    missing = run("gallery", "remove", "nobody", "--gallery", gallery)
+    assert missing.exit_code == 6
+
+
+def test_gallery_refuses_other_model(run, tmp_path):
+    gallery = str(tmp_path / "g.db")
+    assert (
+        run(
+            "enroll",
+            str(SAMPLES / "known" / "barack_obama"),
+            "--person",
+            "obama",
+            "--gallery",
+            gallery,
+        ).exit_code
+        == 0
+    )
+    result = run(
+        "identify",
+        str(SAMPLES / "probes" / "obama1.jpg"),
+        "--gallery",
+        gallery,
+        "--embedder",
+        "sface+reid-0095",
+    )
+    assert result.exit_code == 6
+    assert "model_mismatch" in result.stderr
+
+
+def test_models_list_and_verify(run):
+    listed = json.loads(run("models", "list", "--json").stdout)
+    names = {m["name"]: m for m in listed}
+    assert names["sface"]["default"] and names["sface"]["commercial"]
+    assert not names["scrfd-2.5g"]["commercial"]
+    assert run("models", "pull", "--default").exit_code == 0
+    verified = json.loads(run("models", "verify", "sface", "yunet", "--json").stdout)
+    assert {v["state"] for v in verified} == {"ok"}
+
+
+def test_non_commercial_model_needs_opt_in(run):
+    result = run("models", "pull", "scrfd-2.5g")
+    assert result.exit_code == 5
+    assert "non-commercial" in result.stderr.lower()
+
+
+def test_eval_lfw_small(run, tmp_path):
+    # Two folds of 5 matched + 5 mismatched pairs taken from the real pairs file.
+    lines = (LFW / "pairs.txt").read_text().splitlines()[1:]
+    same = [line for line in lines if len(line.split()) == 3]
+    diff = [line for line in lines if len(line.split()) == 4]
+    small = ["2 5", *same[:5], *diff[:5], *same[300:305], *diff[300:305]]
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("\n".join(small) + "\n")
+    out, plot = tmp_path / "r.json", tmp_path / "roc.png"
+    result = run(
+        "eval",
+        "lfw",
+        "--root",
+        str(LFW / "images"),
+        "--pairs",
+        str(pairs),
+        "--json-out",
+        str(out),
+        "--plot",
+        str(plot),
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["pairs"] == 20 and report["folds"] == 2
+    assert report["accuracy_mean"] >= 0.9
+    assert report["no_face_images"] == []
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "accuracy" in result.stdout

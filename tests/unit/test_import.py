@@ -1,0 +1,40 @@
+"""`import faceprint` does no I/O, loads no model and imports no runtime."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_import_has_no_side_effects(tmp_path):
+    code = (
+        "import sys, os, builtins\n"
+        "opened = []\n"
+        "real_open = builtins.open\n"
+        "def spy(f, *a, **k):\n"
+        "    opened.append(str(f)); return real_open(f, *a, **k)\n"
+        "builtins.open = spy\n"
+        "import faceprint\n"
+        "heavy = [m for m in ('onnxruntime', 'openvino', 'cv2', 'typer', 'rich', 'onnx', 'PIL') if m in sys.modules]\n"
+        "print(repr((heavy, opened, sorted(os.listdir('.')))))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    heavy, opened, listing = eval(out.stdout.strip())
+    assert heavy == []
+    assert opened == []
+    assert listing == []
+
+
+def test_public_names_resolve_lazily():
+    import faceprint
+
+    assert "FacePipeline" in dir(faceprint)
+    assert faceprint.FacePipeline.__name__ == "FacePipeline"
+    try:
+        faceprint.nope  # noqa: B018
+    except AttributeError as exc:
+        assert "nope" in str(exc)
+    else:  # pragma: no cover
+        raise AssertionError("unknown attribute should raise")
