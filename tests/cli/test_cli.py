@@ -233,3 +233,24 @@ def test_eval_lfw_small(run, tmp_path):
     assert report["no_face_images"] == []
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "accuracy" in result.stdout
+
+
+def test_eval_identify_on_an_lfw_tree(run, tmp_path):
+    """Open-set 1:N on a small tree built from LFW: persons with 2+ images are enrolled
+    (first image), the rest are mated probes; single-image persons are non-mated."""
+    root = tmp_path / "tree"
+    people = sorted(p for p in (LFW / "images").iterdir() if p.is_dir())
+    multi = [p for p in people if len(list(p.glob("*.jpg"))) >= 2][:25]
+    single = [p for p in people if len(list(p.glob("*.jpg"))) == 1][:25]
+    for person in multi + single:
+        (root / person.name).mkdir(parents=True)
+        for image in sorted(person.glob("*.jpg"))[:3]:
+            (root / person.name / image.name).symlink_to(image)
+    out = tmp_path / "id.json"
+    result = run("eval", "identify", "--root", str(root), "--json-out", str(out))
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["gallery_size"] == 25 and report["nonmated_probes"] == 25
+    assert report["rank1"] >= 0.95
+    assert 0.0 <= report["fnir"] <= 0.2
+    assert "rank-1" in result.stdout

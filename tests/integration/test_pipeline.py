@@ -175,3 +175,28 @@ def test_lfw_fold_accuracy_at_calibrated_threshold(pipeline):
         pipeline.verify(cache[p.path_a], cache[p.path_b]).is_match for p in pairs if not p.same
     )
     assert false_matches <= 3
+
+
+@pytest.mark.slow
+def test_every_lfw_pair_image_yields_a_face(pipeline):
+    """All 7,701 images of the LFW View-2 pairs give a face (detection + landmarks)."""
+    from faceprint.eval.datasets import pair_images, read_pairs
+
+    paths = pair_images(read_pairs(LFW / "pairs.txt", root=LFW / "images"))
+    assert len(paths) == 7701
+    missing = [str(p) for p in paths if not pipeline.detect(load_image(p))]
+    assert missing == []
+
+
+def test_catalog_calibrations_cover_fmr_1e6():
+    from faceprint.models.card import load_catalog
+
+    catalog = load_catalog()
+    for name in ("sface", "reid-0095", "sface+reid-0095"):
+        curve = catalog[name].calibration
+        assert curve is not None, name
+        assert curve.impostor_pairs > 29_000_000
+        assert curve.fmr_range[0] == pytest.approx(1e-6)
+        # thresholds rise as the FMR falls, and sit where cosine thresholds of these models live
+        assert 0.25 < curve.threshold_for_fmr(1e-3) < 0.45
+        assert curve.threshold_for_fmr(1e-6) > curve.threshold_for_fmr(1e-3)

@@ -9,6 +9,7 @@ least :data:`MIN_PAIRS_PER_POINT` impostor pairs lie at or above its threshold.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -185,16 +186,31 @@ class CalibrationCurve:
         Outside the calibrated thresholds the result is a bound, not an estimate:
         below the lowest threshold the largest calibrated FMR is returned (the true rate
         is at least that); above the highest, the smallest calibrated FMR (the true rate
-        is at most that). Where several grid points share a threshold the largest of
-        their FMRs is returned (an upper bound).
+        is at most that). Where several grid points share a threshold, that threshold
+        gets the largest of their FMRs (an upper bound) and interpolation just above it
+        starts from the smallest.
 
         Args:
             similarity: a cosine similarity threshold.
+
+        Raises:
+            CalibrationError: ``similarity`` is NaN.
         """
-        sims = np.asarray(self.similarity)
-        log_fmr = np.log10(np.asarray(self.fmr))
-        xs, first = np.unique(sims, return_index=True)  # first = largest FMR per value
-        return float(10.0 ** np.interp(similarity, xs, log_fmr[first]))
+        if math.isnan(similarity):
+            raise CalibrationError("the similarity threshold is NaN; pass a number")
+        sims = self.similarity
+        if similarity < sims[0]:
+            return self.fmr[0]
+        if similarity > sims[-1]:
+            return self.fmr[-1]
+        left = bisect.bisect_left(sims, similarity)
+        if sims[left] == similarity:
+            return self.fmr[left]  # the largest FMR of a tied group
+        # sims[i] < similarity < sims[j]; i is the last point of its tied group
+        i, j = bisect.bisect_right(sims, similarity) - 1, left
+        w = (similarity - sims[i]) / (sims[j] - sims[i])
+        log_fmr = (1 - w) * math.log10(self.fmr[i]) + w * math.log10(self.fmr[j])
+        return float(10.0**log_fmr)
 
     def threshold_for_fpir(self, fpir: float, gallery_size: int) -> tuple[float, float]:
         """Open-set threshold for a false-positive identification rate (FPIR).

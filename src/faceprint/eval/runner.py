@@ -300,6 +300,8 @@ def run_identify(
     if not g_ok.any() or not m_ok.any() or not n_ok.any():
         raise DatasetError("no usable gallery, mated or non-mated images after face detection")
     g_labels = np.array(labels[:ng])[g_ok]
+    # A person whose gallery image had no face is not enrolled: their probes are dropped.
+    m_ok = m_ok & np.isin(np.array(labels[ng:]), g_labels)
     m_labels = np.array(labels[ng:])[m_ok]
     result = open_set_identification(
         emb.vectors[:ng][g_ok],

@@ -89,7 +89,10 @@ class OpenVINOSession:
                 ):
                     compiled, self._batched = candidate, True
                 else:
-                    log.info("%s: dynamic batch changes its outputs; running one item at a time", path.name)
+                    log.info(
+                        "%s: dynamic batch changes its outputs; running one item at a time",
+                        path.name,
+                    )
             self._compiled = compiled
         except ModelRuntimeError:
             raise
