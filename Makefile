@@ -26,8 +26,8 @@ demo: install  ## pull default models, enroll the sample people, identify the pr
 		$(SHARED)/datasets/samples/probes $(SHARED)/datasets/samples/groups/two_people.jpg
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks tools
-	$(BIN)/ruff format --check src tests benchmarks tools
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/lint-imports
 
 typecheck: install
