@@ -497,12 +497,18 @@ def identify(
                     best = ident.best
                     who = ident.person or "unknown"
                     sim = f"{best.similarity:.4f}" if best else "-"
+                    issues = (
+                        f"\t[{','.join(f.face.detection.issues)}]"
+                        if f.face.detection.issues
+                        else ""
+                    )
                     output.stdout.print(
                         f"{source}\t{output.fmt_box(f.face.detection.bbox_xyxy)}\t{who}\t"
                         f"similarity={sim}\tthreshold={ident.threshold.similarity:.4f}"
                         f" (FPIR {output.fmt_rate(ident.threshold.fpir)}, "
-                        f"N={ident.threshold.gallery_size})",
+                        f"N={ident.threshold.gallery_size}){issues}",
                         highlight=False,
+                        markup=False,
                     )
         if as_json:
             output.print_json(results)

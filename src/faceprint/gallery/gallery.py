@@ -184,7 +184,7 @@ class Gallery:
             ids = self._store.insert_faces(
                 collection, person, checked, model_id=first.model_id, dim=first.dimension
             )
-        log.info("added %d face(s) of %r to collection %r", len(ids), person, collection)
+        log.debug("added %d face(s) of %r to collection %r", len(ids), person, collection)
         return ids
 
     def remove_person(self, person: str, *, collection: str = "default") -> int:

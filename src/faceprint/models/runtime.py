@@ -193,6 +193,9 @@ class OpenCVFaceDetector:
 
         if threads > 0:
             cv2.setNumThreads(threads)
+        # OpenCV's DNN engine warns on every load that it ignores the preferred target;
+        # the message is noise for users (it changes nothing), so keep OpenCV to errors.
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
         try:
             self._detector = cv2.FaceDetectorYN.create(
                 str(path), "", (320, 320), score_threshold, nms_threshold, top_k
