@@ -7,6 +7,7 @@ traceback is shown only with ``--debug``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -96,6 +97,24 @@ def _gallery_path(path: Path | None) -> Path:
     if STATE.env.get("FACEPRINT_GALLERY"):
         return Path(STATE.env["FACEPRINT_GALLERY"])
     return _store().root / "gallery.db"
+
+
+def _decode_or_report(path: Path, results: list[dict[str, Any]], *, as_json: bool) -> Any:
+    """Decode one input; on a bad image record the error in ``results`` and return None."""
+    from faceprint.media.images import decode_image
+
+    try:
+        return decode_image(path)
+    except FaceprintError as exc:
+        results.append({"image": str(path), "error": exc.code, "message": str(exc)})
+        if not as_json:
+            output.stderr.print(f"{path}: [red]{exc.code}[/] {exc}", highlight=False)
+        return None
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(output.to_jsonable(value), indent=2) + "\n", "utf-8")
 
 
 def _run(func: Any) -> None:
@@ -269,20 +288,13 @@ def detect(
     """Find faces: box, score, five landmarks and any issue flags per face."""
 
     def body() -> None:
-        from faceprint.media.images import decode_image
         from faceprint.recognition import iter_sources
 
         pipeline = _pipeline(detector=detector, accept=accept)
         results: list[dict[str, Any]] = []
-        failed = 0
         for path in iter_sources(images):
-            try:
-                decoded = decode_image(path)
-            except FaceprintError as exc:
-                failed += 1
-                results.append({"image": str(path), "error": exc.code, "message": str(exc)})
-                if not as_json:
-                    output.stderr.print(f"{path}: [red]{exc.code}[/] {exc}", highlight=False)
+            decoded = _decode_or_report(path, results, as_json=as_json)
+            if decoded is None:
                 continue
             faces = pipeline.detect(decoded.pixels)
             height, width = decoded.pixels.shape[:2]
@@ -297,8 +309,8 @@ def detect(
                     )
         if as_json:
             output.print_json(results)
-        if failed and failed == len(results):
-            raise typer.Exit(3)
+        if results and all("error" in r for r in results):
+            raise typer.Exit(output.EXIT_IMAGE)
 
     _run(body)
 
@@ -442,7 +454,6 @@ def identify(
 
     def body() -> None:
         from faceprint.gallery import Gallery
-        from faceprint.media.images import decode_image
         from faceprint.recognition import identify_faces, iter_sources
 
         path = _gallery_path(gallery)
@@ -450,12 +461,8 @@ def identify(
         results: list[dict[str, Any]] = []
         with Gallery.open(path, model_id=pipeline.model_id, create=False) as g:
             for source in iter_sources(paths):
-                try:
-                    decoded = decode_image(source)
-                except FaceprintError as exc:
-                    results.append({"image": str(source), "error": exc.code, "message": str(exc)})
-                    if not as_json:
-                        output.stderr.print(f"{source}: [red]{exc.code}[/] {exc}", highlight=False)
+                decoded = _decode_or_report(source, results, as_json=as_json)
+                if decoded is None:
                     continue
                 found = identify_faces(
                     pipeline,
@@ -627,8 +634,7 @@ def eval_lfw(
         with output.progress_bar("embedding LFW", enabled=not STATE.quiet) as bar:
             report = run_lfw(pipeline, root=root, pairs_file=pairs, progress=bar)
         if json_out:
-            json_out.parent.mkdir(parents=True, exist_ok=True)
-            json_out.write_text(__import__("json").dumps(output.to_jsonable(report), indent=2))
+            _write_json(json_out, report)
         if plot:
             report.plot(plot)
         output.stdout.print(report.summary(), highlight=False)
@@ -658,8 +664,7 @@ def eval_identify(
                 pipeline, root=root, nonmated_root=nonmated, fpir=fpir, progress=bar
             )
         if json_out:
-            json_out.parent.mkdir(parents=True, exist_ok=True)
-            json_out.write_text(__import__("json").dumps(output.to_jsonable(report), indent=2))
+            _write_json(json_out, report)
         output.stdout.print(report.summary(), highlight=False)
 
     _run(body)

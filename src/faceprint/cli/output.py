@@ -32,8 +32,9 @@ stderr = Console(stderr=True, soft_wrap=True)
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_IMAGE = 3
 EXIT_CODES: tuple[tuple[type[errors.FaceprintError], int], ...] = (
-    (errors.ImageError, 3),
+    (errors.ImageError, EXIT_IMAGE),
     (errors.NoFaceError, 4),
     (errors.MultipleFacesError, 4),
     (errors.LicenceNotAcceptedError, 5),

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from faceprint.errors import DatasetError
+from faceprint.media.images import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 """Image file suffixes recognised in folder trees (compared case-insensitively)."""
 
 _MAX_LISTED = 5

@@ -185,15 +185,6 @@ class LFWReport:
         )
 
 
-def _downsample_roc(
-    far: NDArray[np.floating], tar: NDArray[np.floating], points: int = 400
-) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    if len(far) <= points:
-        return tuple(float(v) for v in far), tuple(float(v) for v in tar)
-    idx = np.unique(np.linspace(0, len(far) - 1, points).astype(int))
-    return tuple(float(v) for v in far[idx]), tuple(float(v) for v in tar[idx])
-
-
 def run_lfw(
     pipeline: FacePipeline,
     *,
@@ -221,7 +212,6 @@ def run_lfw(
     kfold = kfold_accuracy(scores, labels, folds)
     far, tar, _ = roc_curve(scores, labels)
     tar3, thr3 = tar_at_far(scores[labels], scores[~labels], far=1e-3)
-    roc_far, roc_tar = _downsample_roc(far, tar)
     return LFWReport(
         model_id=pipeline.model_id,
         pairs=len(pairs),
@@ -240,8 +230,8 @@ def run_lfw(
         seconds=emb.seconds,
         images_per_second=len(paths) / emb.seconds if emb.seconds else 0.0,
         faces_per_second=emb.faces / emb.seconds if emb.seconds else 0.0,
-        roc_far=roc_far,
-        roc_tar=roc_tar,
+        roc_far=tuple(float(v) for v in far),
+        roc_tar=tuple(float(v) for v in tar),
     )
 
 
