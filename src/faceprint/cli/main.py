@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape as esc
 
 from faceprint.cli import output
 from faceprint.config import PipelineConfig, StoreConfig
@@ -108,7 +109,9 @@ def _decode_or_report(path: Path, results: list[dict[str, Any]], *, as_json: boo
     except FaceprintError as exc:
         results.append({"image": str(path), "error": exc.code, "message": str(exc)})
         if not as_json:
-            output.stderr.print(f"{path}: [red]{exc.code}[/] {exc}", highlight=False)
+            output.stderr.print(
+                f"{esc(str(path))}: [red]{exc.code}[/] {esc(str(exc))}", highlight=False
+            )
         return None
 
 
@@ -124,7 +127,7 @@ def _run(func: Any) -> None:
     except FaceprintError as exc:
         if STATE.debug:
             output.stderr.print_exception()
-        output.stderr.print(f"[bold red]error[/] ({exc.code}): {exc}", highlight=False)
+        output.stderr.print(f"[bold red]error[/] ({exc.code}): {esc(str(exc))}", highlight=False)
         raise typer.Exit(output.exit_code_for(exc)) from None
     except KeyboardInterrupt:
         output.stderr.print("interrupted")
@@ -237,11 +240,11 @@ def models_pull(
         for name in dict.fromkeys(chosen):
             card = catalog[name]
             if not card.commercial and accept:
-                output.stderr.print(f"[yellow]licence notice for {name}:[/] {card.notice}")
+                output.stderr.print(f"[yellow]licence notice for {name}:[/] {esc(card.notice)}")
             path = store.ensure(name, accept_licence=accept, force=force)
             results.append({"name": name, "path": str(path), "licence": card.licence})
             if not as_json:
-                output.stdout.print(f"[green]ok[/] {name} -> {path}", highlight=False)
+                output.stdout.print(f"[green]ok[/] {name} -> {esc(str(path))}", highlight=False)
         if as_json:
             output.print_json(results)
 
@@ -266,7 +269,7 @@ def models_verify(
                 bad += status.state == "mismatch"
                 if not as_json:
                     colour = {"ok": "green", "missing": "yellow", "mismatch": "red"}[status.state]
-                    output.stdout.print(f"[{colour}]{status.state:8}[/] {name}: {status.path}")
+                    output.stdout.print(f"[{colour}]{status.state:8}[/] {name}: {esc(status.path)}")
         if as_json:
             output.print_json(statuses)
         if bad:
@@ -300,7 +303,7 @@ def detect(
             height, width = decoded.pixels.shape[:2]
             results.append({"image": str(path), "width": width, "height": height, "faces": faces})
             if not as_json:
-                output.stdout.print(f"{path}: {len(faces)} face(s)", highlight=False)
+                output.stdout.print(f"{path}: {len(faces)} face(s)", highlight=False, markup=False)
                 for d in faces:
                     flags = f" [yellow]{','.join(d.issues)}[/]" if d.issues else ""
                     output.stdout.print(
@@ -418,13 +421,18 @@ def enroll(
                 if e.faces_in_image > 1
                 else ""
             )
-            output.stdout.print(f"enrolled {e.person}: {e.source}{note}", highlight=False)
+            if e.issues:
+                note += f" [flagged: {', '.join(e.issues)}]"
+            output.stdout.print(
+                f"enrolled {e.person}: {e.source}{note}", highlight=False, markup=False
+            )
         for s in report.skipped:
-            output.stderr.print(f"[yellow]skipped[/] {s.source}: {s.reason}", highlight=False)
+            output.stderr.print(f"[yellow]skipped[/] {esc(s.source)}: {s.reason}", highlight=False)
         output.stdout.print(
             f"{len(report.enrolled)} face(s) of {len(report.persons)} person(s) enrolled, "
             f"{len(report.skipped)} skipped -> {path}",
             highlight=False,
+            markup=False,
         )
 
     _run(body)
@@ -498,7 +506,7 @@ def identify(
                 if as_json:
                     continue
                 if not found:
-                    output.stdout.print(f"{source}\t-\tno face", highlight=False)
+                    output.stdout.print(f"{source}\t-\tno face", highlight=False, markup=False)
                 for f in found:
                     ident = f.identification
                     best = ident.best
@@ -566,15 +574,19 @@ def gallery_list(
                 )
                 return
             output.stdout.print(
-                f"{path}: model {g.model_id}, {len(persons)} person(s)", highlight=False
+                f"{path}: model {g.model_id}, {len(persons)} person(s)",
+                highlight=False,
+                markup=False,
             )
             for p in persons:
                 output.stdout.print(
-                    f"  {p.collection}/{p.name}: {p.faces} face(s)", highlight=False
+                    f"  {p.collection}/{p.name}: {p.faces} face(s)", highlight=False, markup=False
                 )
                 for f in detail.get((p.collection, p.name), []):
                     output.stdout.print(
-                        f"    #{f.id} {f.source} {output.fmt_box(f.bbox_xyxy)}", highlight=False
+                        f"    #{f.id} {f.source} {output.fmt_box(f.bbox_xyxy)}",
+                        highlight=False,
+                        markup=False,
                     )
 
     _run(body)
@@ -637,7 +649,7 @@ def eval_lfw(
             _write_json(json_out, report)
         if plot:
             report.plot(plot)
-        output.stdout.print(report.summary(), highlight=False)
+        output.stdout.print(report.summary(), highlight=False, markup=False)
 
     _run(body)
 
@@ -665,7 +677,7 @@ def eval_identify(
             )
         if json_out:
             _write_json(json_out, report)
-        output.stdout.print(report.summary(), highlight=False)
+        output.stdout.print(report.summary(), highlight=False, markup=False)
 
     _run(body)
 
