@@ -241,7 +241,15 @@ def models_pull(
             card = catalog[name]
             if not card.commercial and accept:
                 output.stderr.print(f"[yellow]licence notice for {name}:[/] {esc(card.notice)}")
-            path = store.ensure(name, accept_licence=accept, force=force)
+            with output.progress_bar(
+                f"fetching {name}", enabled=not as_json and not STATE.quiet
+            ) as bar:
+                path = store.ensure(
+                    name,
+                    accept_licence=accept,
+                    force=force,
+                    progress=lambda file, done, total: bar(done, total, file),
+                )
             results.append({"name": name, "path": str(path), "licence": card.licence})
             if not as_json:
                 output.stdout.print(f"[green]ok[/] {name} -> {esc(str(path))}", highlight=False)
