@@ -8,7 +8,7 @@ export FACEPRINT_HOME ?= $(abspath .faceprint-home)
 export FACEPRINT_OFFLINE ?= 1
 export FACEPRINT_SHARED ?= $(SHARED)
 
-.PHONY: install demo test unit lint typecheck eval-lfw bench clean
+.PHONY: install demo test unit lint typecheck eval-lfw bench bench-peer clean
 
 $(BIN)/faceprint: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +42,13 @@ test: install lint typecheck  ## lint, types, layer contracts, unit + integratio
 eval-lfw: install  ## full LFW 10-fold evaluation of the default pipeline
 	$(BIN)/faceprint eval lfw --root $(SHARED)/datasets/lfw/images --pairs $(SHARED)/datasets/lfw/pairs.txt
 
-bench: install
-	$(BIN)/python benchmarks/throughput.py
+bench: install  ## end-to-end CPU throughput on the LFW images (2 threads)
+	$(BIN)/python benchmarks/throughput.py --threads 2
+
+bench-peer: install  ## faceprint vs the face_recognition package on the same images
+	$(BIN)/python -m pip install --quiet dlib-bin face_recognition_models
+	$(BIN)/python -m pip install --quiet --no-deps face_recognition
+	OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 $(BIN)/python benchmarks/compare_peer.py --limit 1000
 
 clean:
 	rm -rf $(VENV) .faceprint-home .demo-gallery.db .pytest_cache .mypy_cache .ruff_cache

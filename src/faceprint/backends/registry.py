@@ -54,7 +54,9 @@ def build_landmarks(
     """
     _require_task(card, "landmarks")
     if card.backend == "omz_landmarks5":
-        session = open_session(path_for(card), runtime=card.runtime, threads=config.threads)
+        session = open_session(
+            path_for(card), runtime=card.runtime, threads=config.threads, precision=card.precision
+        )
         return OMZLandmarkRefiner(session, card)
     raise ConfigError(f"landmark backend {card.backend!r} ({card.name}) is not available")
 
@@ -69,7 +71,9 @@ def build_embedder(
     """
     _require_task(card, "embedding")
     if card.backend == "aligned_embedder":
-        session = open_session(path_for(card), runtime=card.runtime, threads=config.threads)
+        session = open_session(
+            path_for(card), runtime=card.runtime, threads=config.threads, precision=card.precision
+        )
         return AlignedEmbedder(session, card)
     if card.backend == "fused_embedder":
         parts = [

@@ -21,6 +21,9 @@ from faceprint.errors import ConfigError, UnknownModelError
 
 TASKS = frozenset({"detection", "landmarks", "embedding", "liveness", "attributes", "pose"})
 RUNTIMES = frozenset({"opencv", "onnxruntime", "openvino", "none"})
+PRECISIONS = frozenset({"f32", "bf16"})
+"""Inference precisions a card may ask for (OpenVINO only; bf16 runs where the CPU has
+native bf16 instructions and falls back to f32 elsewhere)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,7 @@ class ModelCard:
     weights: tuple[float, ...] = ()
     calibration: CalibrationCurve | None = None
     options: tuple[tuple[str, float], ...] = ()
+    precision: str = "f32"
 
     @property
     def is_fused(self) -> bool:
@@ -178,6 +182,9 @@ def _parse_card(name: str, raw: Mapping[str, Any], calibrations: Mapping[str, An
         if components and len(weights) != len(components):
             raise ConfigError(f"model {name}: one weight per component is required")
         options = tuple(sorted((str(k), float(v)) for k, v in raw.get("options", {}).items()))
+        precision = str(raw.get("precision", "f32"))
+        if precision not in PRECISIONS:
+            raise ConfigError(f"model {name}: precision must be one of {sorted(PRECISIONS)}")
         return ModelCard(
             name=name,
             task=task,
@@ -199,6 +206,7 @@ def _parse_card(name: str, raw: Mapping[str, Any], calibrations: Mapping[str, An
             weights=weights,
             calibration=calibration,
             options=options,
+            precision=precision,
         )
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, ConfigError):
