@@ -130,6 +130,10 @@ class FacePipeline:
         """Embed the given detections of one image (same order)."""
         return self._embed([(image, det) for det in detections])
 
+    def embed_many(self, items: Sequence[tuple[ImageArray, Detection]]) -> list[Face]:
+        """Embed (image, detection) pairs from any number of images in batches."""
+        return self._embed(items)
+
     def primary_detection(
         self,
         image: ImageArray,

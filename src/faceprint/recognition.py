@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from faceprint.errors import ImageError, NoFaceError
 from faceprint.gallery import FaceRecord, Gallery
 from faceprint.media.images import DecodedImage, decode_image, find_images
 from faceprint.pipeline import FacePipeline
-from faceprint.types import Face, FaceIssue, Identification, ImageArray
+from faceprint.types import Detection, Face, FaceIssue, Identification, ImageArray
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +66,6 @@ class FaceIdentification:
     identification: Identification
 
 
-def _decode(source: str | Path, skipped: list[Skipped]) -> DecodedImage | None:
-    try:
-        return decode_image(source)
-    except ImageError as exc:
-        skipped.append(Skipped(str(source), exc.code, str(exc)))
-        log.warning("skipping %s: %s", source, exc)
-        return None
-
-
 def enroll_images(
     pipeline: FacePipeline,
     gallery: Gallery,
@@ -119,57 +111,86 @@ def enroll_tree(
     return _enroll(people, pipeline, gallery, collection, progress)
 
 
+CHUNK = 32
+"""Images decoded (by a small thread pool) and embedded together during enrollment."""
+
+
+def _decode_chunk(
+    pool: ThreadPoolExecutor, sources: Sequence[str | Path], skipped: list[Skipped]
+) -> list[tuple[int, DecodedImage]]:
+    """Decode in parallel; returns (index into ``sources``, image) for the readable ones."""
+
+    def load(source: str | Path) -> DecodedImage | ImageError:
+        try:
+            return decode_image(source)
+        except ImageError as exc:
+            return exc
+
+    out = []
+    for index, (source, result) in enumerate(zip(sources, pool.map(load, sources), strict=True)):
+        if isinstance(result, ImageError):
+            skipped.append(Skipped(str(source), result.code, str(result)))
+            log.warning("skipping %s: %s", source, result)
+        else:
+            out.append((index, result))
+    return out
+
+
 def _enroll(
     people: dict[str, list[str | Path]],
     pipeline: FacePipeline,
     gallery: Gallery,
     collection: str,
     progress: Progress | None,
+    workers: int = 2,
 ) -> EnrollReport:
-    total = sum(len(v) for v in people.values())
-    done = 0
+    items = [(person, source) for person, sources in sorted(people.items()) for source in sources]
     enrolled: list[EnrolledFace] = []
     skipped: list[Skipped] = []
-    for person, sources in sorted(people.items()):
-        records: list[FaceRecord] = []
-        meta: list[tuple[str, Face, int]] = []
-        for source in sources:
-            decoded = _decode(source, skipped)
-            if decoded is not None:
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for start in range(0, len(items), CHUNK):
+            chunk = items[start : start + CHUNK]
+            batch: list[tuple[str, str | Path, DecodedImage, Detection, int]] = []
+            for index, decoded in _decode_chunk(pool, [s for _, s in chunk], skipped):
+                person, source = chunk[index]
                 detections = pipeline.detect(decoded.pixels)
                 if not detections:
                     exc = NoFaceError(f"{source}: no face found")
                     skipped.append(Skipped(str(source), exc.code, str(exc)))
-                else:
-                    primary = pipeline.primary_detection(decoded.pixels, detections=detections)
-                    face = pipeline.embed(decoded.pixels, [primary])[0]
-                    records.append(
-                        FaceRecord(
-                            embedding=face.embedding,
-                            source=str(source),
-                            source_sha256=decoded.sha256,
-                            bbox_xyxy=face.detection.bbox_xyxy,
-                            det_score=face.detection.score,
-                        )
+                    continue
+                primary = pipeline.primary_detection(decoded.pixels, detections=detections)
+                batch.append((person, source, decoded, primary, len(detections)))
+            faces = pipeline.embed_many([(d.pixels, det) for _, _, d, det, _ in batch])
+            by_person: dict[str, list[tuple[str | Path, DecodedImage, Face, int]]] = {}
+            for (person, source, decoded, _, count), face in zip(batch, faces, strict=True):
+                by_person.setdefault(person, []).append((source, decoded, face, count))
+            for person, rows in by_person.items():
+                records = [
+                    FaceRecord(
+                        embedding=face.embedding,
+                        source=str(source),
+                        source_sha256=decoded.sha256,
+                        bbox_xyxy=face.detection.bbox_xyxy,
+                        det_score=face.detection.score,
                     )
-                    meta.append((str(source), face, len(detections)))
-            done += 1
-            if progress is not None:
-                progress(done, total, str(source))
-        if records:
-            ids = gallery.add_faces(person, records, collection=collection)
-            for face_id, (source_name, face, count) in zip(ids, meta, strict=True):
-                enrolled.append(
+                    for source, decoded, face, _ in rows
+                ]
+                ids = gallery.add_faces(person, records, collection=collection)
+                enrolled.extend(
                     EnrolledFace(
                         person=person,
-                        source=source_name,
+                        source=str(source),
                         face_id=face_id,
                         bbox_xyxy=face.detection.bbox_xyxy,
                         score=face.detection.score,
                         issues=face.detection.issues,
                         faces_in_image=count,
                     )
+                    for face_id, (source, _, face, count) in zip(ids, rows, strict=True)
                 )
+            for k, (_, source) in enumerate(chunk):
+                if progress is not None:
+                    progress(start + k + 1, len(items), str(source))
     return EnrollReport(enrolled=tuple(enrolled), skipped=tuple(skipped))
 
 

@@ -164,9 +164,7 @@ class OnnxRuntimeSession:
         return [np.asarray(o, dtype=np.float32) for o in outputs]
 
 
-def open_session(
-    path: Path, *, runtime: str, threads: int = 0, precision: str = "f32"
-) -> Session:
+def open_session(path: Path, *, runtime: str, threads: int = 0, precision: str = "f32") -> Session:
     """Load a model file in the named runtime (``"openvino"`` or ``"onnxruntime"``).
 
     ``precision`` ("f32" or "bf16") applies to OpenVINO; onnxruntime runs f32.
