@@ -697,6 +697,7 @@ def eval_calibrate(
     embedder: Annotated[list[str], typer.Option("--embedder", help="Models to calibrate.")],
     out: Annotated[Path, typer.Option(help="calibrations.json to update.")],
     accept: AcceptOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Fit similarity→FMR curves from all cross-identity pairs and store them."""
 
@@ -704,7 +705,7 @@ def eval_calibrate(
         from faceprint.eval.runner import calibrate_models
 
         store = _store()
-        with output.progress_bar("calibrating", enabled=not STATE.quiet) as bar:
+        with output.progress_bar("calibrating", enabled=not STATE.quiet and not as_json) as bar:
             curves = calibrate_models(
                 embedder,
                 store=store,
@@ -714,6 +715,9 @@ def eval_calibrate(
                 accept_licence=accept,
                 progress=bar,
             )
+        if as_json:
+            output.print_json({name: curve.to_dict() for name, curve in curves.items()})
+            return
         for name, curve in curves.items():
             output.stdout.print(
                 f"{name}: {curve.impostor_pairs:,} impostor pairs; "
