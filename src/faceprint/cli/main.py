@@ -344,7 +344,7 @@ def verify(
     """1:1: are the most prominent faces of two images the same person?"""
 
     def body() -> None:
-        from faceprint.errors import NoFaceError
+        from faceprint.errors import MultipleFacesError, NoFaceError
         from faceprint.media.images import load_image
 
         pipeline = _pipeline(embedder=embedder, accept=accept)
@@ -353,8 +353,8 @@ def verify(
             pixels = load_image(path)
             try:
                 faces.append(pipeline.primary_face(pixels, strict=strict))
-            except NoFaceError as exc:
-                raise NoFaceError(f"{path}: {exc}") from None
+            except (NoFaceError, MultipleFacesError) as exc:
+                raise type(exc)(f"{path}: {exc}") from None
         result = pipeline.verify(faces[0], faces[1], threshold=threshold, fmr=fmr)
         if as_json:
             output.print_json(
