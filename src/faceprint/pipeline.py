@@ -165,20 +165,6 @@ class FacePipeline:
         """The embedded primary face. Raises as :meth:`primary_detection`."""
         return self._embed([(image, self.primary_detection(image, strict=strict))])[0]
 
-    def primary_faces(self, images: Sequence[ImageArray]) -> list[Face | None]:
-        """The primary face of each image (``None`` where none is found), batched."""
-        chosen: list[tuple[int, Detection]] = []
-        for i, image in enumerate(images):
-            try:
-                chosen.append((i, self.primary_detection(image)))
-            except NoFaceError:
-                continue
-        faces = self._embed([(images[i], det) for i, det in chosen])
-        out: list[Face | None] = [None] * len(images)
-        for (i, _), face in zip(chosen, faces, strict=True):
-            out[i] = face
-        return out
-
     # --- decisions -------------------------------------------------------------------
 
     def similarity(self, a: Embedding, b: Embedding) -> float:

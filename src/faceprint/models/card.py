@@ -120,9 +120,6 @@ class Catalog(Mapping[str, ModelCard]):
         """Cards of the default (permissively licensed) pipeline."""
         return [c for c in self._cards.values() if c.default]
 
-    def by_task(self, task: str) -> list[ModelCard]:
-        return [c for c in self._cards.values() if c.task == task]
-
     def requirements(self, name: str) -> list[ModelCard]:
         """The card and, for a fused template, its component cards (which hold the files)."""
         card = self[name]
