@@ -14,6 +14,9 @@ $(BIN)/faceprint: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# PyTorch (CPU build, present on this project's machines) lets the tests check the
+	@# GPU code path on the CPU; without it those tests skip.
+	-$(BIN)/python -m pip install --quiet torch==2.13.0 || echo "torch not installed: torch-path tests will skip"
 	@touch $@
 
 install: $(BIN)/faceprint  ## create .venv with faceprint (editable) and its CLI

@@ -75,6 +75,10 @@ class PipelineConfig:
         border_margin: a face whose box extends beyond the image by more than this
             fraction of its size is flagged ``near_border``.
         threads: inference threads per model (``0`` = the runtime's default).
+        device: ``"auto"`` (CUDA if PyTorch sees a GPU, else CPU), ``"cpu"``
+            (OpenVINO/onnxruntime), ``"cuda"`` (PyTorch on the GPU) or ``"torch-cpu"``
+            (the PyTorch path on the CPU, for testing it without a GPU).
+        half: float16 inference on CUDA.
     """
 
     detector: str = "yunet"
@@ -85,6 +89,8 @@ class PipelineConfig:
     low_score: float = 0.7
     border_margin: float = 0.05
     threads: int = 0
+    device: str = "auto"
+    half: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_score <= self.low_score <= 1.0:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from faceprint.core.calibration import CalibrationCurve
 from faceprint.core.thresholds import identification_threshold, verification_threshold
 from faceprint.errors import ModelMismatchError, MultipleFacesError, NoFaceError
 from faceprint.models.card import Catalog, ModelCard, load_catalog
+from faceprint.models.runtime import resolve_device
 from faceprint.models.store import ModelStore
 from faceprint.types import Detection, Embedding, Face, ImageArray, Threshold, Verification
 
@@ -64,6 +66,7 @@ class FacePipeline:
             faceprint.errors.ConfigError: a model of the wrong task was named.
         """
         config = config or PipelineConfig()
+        config = replace(config, device=resolve_device(config.device))
         catalog = catalog or load_catalog()
 
         def path_for(card: ModelCard) -> Path:

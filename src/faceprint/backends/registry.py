@@ -55,7 +55,12 @@ def build_landmarks(
     _require_task(card, "landmarks")
     if card.backend == "omz_landmarks5":
         session = open_session(
-            path_for(card), runtime=card.runtime, threads=config.threads, precision=card.precision
+            path_for(card),
+            runtime=card.runtime,
+            threads=config.threads,
+            precision=card.precision,
+            device=config.device,
+            half=config.half,
         )
         return OMZLandmarkRefiner(session, card)
     raise ConfigError(f"landmark backend {card.backend!r} ({card.name}) is not available")
@@ -72,7 +77,12 @@ def build_embedder(
     _require_task(card, "embedding")
     if card.backend == "aligned_embedder":
         session = open_session(
-            path_for(card), runtime=card.runtime, threads=config.threads, precision=card.precision
+            path_for(card),
+            runtime=card.runtime,
+            threads=config.threads,
+            precision=card.precision,
+            device=config.device,
+            half=config.half,
         )
         return AlignedEmbedder(session, card)
     if card.backend == "fused_embedder":

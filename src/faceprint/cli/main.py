@@ -46,6 +46,7 @@ app.add_typer(eval_app, name="eval")
 class State:
     debug: bool = False
     quiet: bool = False
+    device: str = "auto"
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
@@ -86,7 +87,7 @@ def _pipeline(
     *, embedder: str = "sface", detector: str = "yunet", accept: bool = False
 ) -> FacePipeline:
     return FacePipeline.from_config(
-        PipelineConfig(detector=detector, embedder=embedder),
+        PipelineConfig(detector=detector, embedder=embedder, device=STATE.device),
         store=_store(),
         accept_licence=accept,
     )
@@ -149,9 +150,18 @@ def _run(func: Any) -> None:
 def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings on stderr.")] = False,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            "--device",
+            help="auto (CUDA if PyTorch sees a GPU), cpu, cuda, or torch-cpu. "
+            "Default: $FACEPRINT_DEVICE, else auto.",
+        ),
+    ] = None,
 ) -> None:
     STATE.debug = debug
     STATE.quiet = quiet
+    STATE.device = device or STATE.env.get("FACEPRINT_DEVICE", "") or "auto"
     level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(
         level=level,

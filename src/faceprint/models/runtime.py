@@ -164,14 +164,70 @@ class OnnxRuntimeSession:
         return [np.asarray(o, dtype=np.float32) for o in outputs]
 
 
-def open_session(path: Path, *, runtime: str, threads: int = 0, precision: str = "f32") -> Session:
-    """Load a model file in the named runtime (``"openvino"`` or ``"onnxruntime"``).
+DEVICES = ("auto", "cpu", "cuda", "torch-cpu")
+"""``cpu``: OpenVINO/onnxruntime; ``cuda``: PyTorch on the GPU; ``torch-cpu``: the same
+PyTorch code path on the CPU (to test it where no GPU is); ``auto``: cuda if available."""
 
-    ``precision`` ("f32" or "bf16") applies to OpenVINO; onnxruntime runs f32.
+
+def resolve_device(device: str) -> str:
+    """Turn ``auto`` into ``cuda`` or ``cpu`` and check that a requested device exists.
+
+    Raises:
+        ModelRuntimeError: unknown device, CUDA requested but unavailable, or torch
+            missing for a torch device.
+    """
+    if device not in DEVICES:
+        raise ModelRuntimeError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    if device == "auto":
+        chosen = "cuda" if cuda_available() else "cpu"
+        log.info("device: %s (auto)", _describe(chosen))
+        return chosen
+    if device == "cuda" and not cuda_available():
+        raise ModelRuntimeError(
+            "--device cuda needs PyTorch with a CUDA GPU (pip install 'faceprint[gpu]'); "
+            "none was found — use --device cpu"
+        )
+    if device == "torch-cpu":
+        try:
+            import torch  # noqa: F401
+        except ImportError as exc:
+            raise ModelRuntimeError(
+                "device torch-cpu needs PyTorch: pip install 'faceprint[gpu]'"
+            ) from exc
+    log.info("device: %s", _describe(device))
+    return device
+
+
+def _describe(device: str) -> str:
+    if device == "cuda":
+        import torch
+
+        return f"cuda ({torch.cuda.get_device_name(0)}; detector stays on the CPU in OpenCV)"
+    if device == "torch-cpu":
+        return "torch-cpu (the CUDA code path on the CPU)"
+    return "cpu (OpenVINO / onnxruntime / OpenCV)"
+
+
+def open_session(
+    path: Path,
+    *,
+    runtime: str,
+    threads: int = 0,
+    precision: str = "f32",
+    device: str = "cpu",
+    half: bool = False,
+) -> Session:
+    """Load a model file for inference.
+
+    On ``device="cpu"`` the card's runtime (``"openvino"`` or ``"onnxruntime"``) runs it,
+    with ``precision`` ("f32" or "bf16", OpenVINO only). On ``"cuda"`` or ``"torch-cpu"``
+    PyTorch runs it (float16 on CUDA when ``half``).
 
     Raises:
         ModelRuntimeError: unknown runtime, or the runtime failed to load the file.
     """
+    if device in ("cuda", "torch-cpu"):
+        return TorchSession(path, device="cuda" if device == "cuda" else "cpu", half=half)
     if runtime == "openvino":
         return OpenVINOSession(path, threads=threads, precision=precision)
     if runtime == "onnxruntime":
@@ -228,3 +284,118 @@ class OpenCVFaceDetector:
         if faces is None:
             return np.zeros((0, 15), dtype=np.float32)
         return np.asarray(faces, dtype=np.float32).reshape(-1, 15)
+
+
+def ir_graph(path: Path) -> Any:
+    """Read an OpenVINO IR model into a :class:`faceprint.models.torch_graph.Graph`.
+
+    Constant sub-expressions (e.g. FP16 weights behind ``Convert``) are folded.
+
+    Raises:
+        ModelRuntimeError: an operator the torch path does not support.
+    """
+    from faceprint.models.torch_graph import Graph, Node
+
+    model = _openvino_core().read_model(str(path))
+
+    def key(output: Any) -> str:
+        return f"{output.get_node().get_friendly_name()}:{output.get_index()}"
+
+    constants: dict[str, NDArray[np.float32]] = {}
+    nodes: list[Node] = []
+    graph_input = ""
+    outputs: list[str] = []
+    for op in model.get_ordered_ops():
+        kind = op.get_type_name()
+        ins = [key(i.get_source_output()) for i in op.inputs()]
+        out = f"{op.get_friendly_name()}:0"
+        attrs = op.get_attributes()
+        if kind == "Parameter":
+            graph_input = out
+        elif kind == "Result":
+            outputs.append(ins[0])
+        elif kind == "Constant":
+            constants[out] = np.asarray(op.get_data(), dtype=np.float32)
+        elif kind == "Convert" and ins[0] in constants:
+            constants[out] = constants[ins[0]]
+        elif kind in ("Convolution", "GroupConvolution"):
+            groups = 1
+            if kind == "GroupConvolution":
+                w = constants[ins[1]]
+                groups = w.shape[0]
+                constants[ins[1]] = w.reshape(w.shape[0] * w.shape[1], *w.shape[2:])
+            if attrs.get("auto_pad", "explicit") not in ("explicit", "notset", "valid"):
+                raise ModelRuntimeError(f"{path.name}: auto_pad {attrs['auto_pad']} not supported")
+            nodes.append(
+                Node(
+                    "conv",
+                    tuple(ins),
+                    out,
+                    {
+                        "strides": list(attrs["strides"]),
+                        "dilations": list(attrs["dilations"]),
+                        "pads_begin": list(attrs["pads_begin"]),
+                        "pads_end": list(attrs["pads_end"]),
+                        "groups": groups,
+                    },
+                )
+            )
+        elif kind in ("MaxPool", "AvgPool"):
+            nodes.append(
+                Node(
+                    kind.lower(),
+                    tuple(ins[:1]),
+                    out,
+                    {
+                        "kernel": list(attrs["kernel"]),
+                        "strides": list(attrs["strides"]),
+                        "pads_begin": list(attrs["pads_begin"]),
+                        "pads_end": list(attrs["pads_end"]),
+                        "ceil": attrs.get("rounding_type", "floor") == "ceil",
+                        "exclude_pad": bool(attrs.get("exclude-pad", True)),
+                    },
+                )
+            )
+        elif kind in ("Add", "Multiply", "Subtract", "PRelu", "Sigmoid", "Relu"):
+            name = {"Multiply": "mul", "Subtract": "sub"}.get(kind, kind.lower())
+            extra = {"per_channel_1d": True} if kind == "PRelu" else {}
+            nodes.append(Node(name, tuple(ins), out, extra))
+        else:
+            raise ModelRuntimeError(
+                f"{path.name}: operator {kind} is not supported on the torch path"
+            )
+    return Graph(input=graph_input, outputs=tuple(outputs), nodes=tuple(nodes), constants=constants)
+
+
+class TorchSession:
+    """A model executed by PyTorch (:mod:`faceprint.models.torch_graph`) on CPU or CUDA.
+
+    ONNX files are read with ``onnx``; IR files through OpenVINO's reader. Float16 is
+    used on CUDA when ``half`` is set.
+    """
+
+    def __init__(self, path: Path, *, device: str = "cuda", half: bool = False) -> None:
+        from faceprint.models.torch_graph import TorchGraph, from_onnx
+
+        graph = ir_graph(path) if path.suffix == ".xml" else from_onnx(path)
+        self._run = TorchGraph(graph, device=device, half=half and device.startswith("cuda"))
+        self._name = path.name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def run(self, batch: NDArray[np.float32]) -> list[NDArray[np.float32]]:
+        try:
+            return self._run(batch)
+        except Exception as exc:
+            raise ModelRuntimeError(f"torch failed on {self._name}: {exc}") from exc
+
+
+def cuda_available() -> bool:
+    """Whether PyTorch is installed and sees a CUDA device."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())

@@ -1,0 +1,254 @@
+"""Run small CNN graphs (from ONNX or OpenVINO IR) in PyTorch — the GPU path.
+
+The embedding and landmark models are plain CNNs built from a dozen operators. Instead
+of a converter dependency (onnx2torch pulls torchvision, which does not install beside
+every torch build; OpenVINO IR has no converter at all), a graph is read into a neutral
+:class:`Graph` (``from_onnx`` here; the IR reader lives in ``models.runtime``, the only
+module that imports OpenVINO) and :class:`TorchGraph` executes it with
+``torch.nn.functional``. Outputs are checked against onnxruntime/OpenVINO in the tests.
+
+torch is optional (``pip install faceprint[gpu]``) and imported only inside functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from faceprint.errors import ModelRuntimeError
+
+SUPPORTED = frozenset(
+    {
+        "conv",
+        "add",
+        "sub",
+        "mul",
+        "prelu",
+        "relu",
+        "sigmoid",
+        "batchnorm",
+        "maxpool",
+        "avgpool",
+        "flatten",
+        "gemm",
+        "identity",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One operator: ``op`` (one of :data:`SUPPORTED`), input and output tensor names."""
+
+    op: str
+    inputs: tuple[str, ...]
+    output: str
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Graph:
+    """A single-input graph in topological order with its constant tensors."""
+
+    input: str
+    outputs: tuple[str, ...]
+    nodes: tuple[Node, ...]
+    constants: dict[str, NDArray[np.float32]]
+
+
+def from_onnx(path: Path) -> Graph:
+    """Read an ONNX model (float weights, e.g. after ``dequantize_dynamic_batch``).
+
+    Raises:
+        ModelRuntimeError: the graph uses an operator this interpreter does not know.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(path))
+    g = model.graph
+    constants = {i.name: numpy_helper.to_array(i).astype(np.float32) for i in g.initializer}
+    inputs = [i.name for i in g.input if i.name not in constants]
+    if len(inputs) != 1:
+        raise ModelRuntimeError(f"{path.name}: expected one graph input, got {inputs}")
+    nodes = []
+    for n in g.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+        ins = tuple(i for i in n.input if i)
+        out = n.output[0]
+        op = n.op_type
+        if op == "Conv":
+            kernel = constants[ins[1]].shape[2:]
+            pads = list(attrs.get("pads", [0] * 2 * len(kernel)))
+            nodes.append(
+                Node(
+                    "conv",
+                    ins,
+                    out,
+                    {
+                        "strides": list(attrs.get("strides", [1, 1])),
+                        "dilations": list(attrs.get("dilations", [1, 1])),
+                        "pads_begin": pads[: len(kernel)],
+                        "pads_end": pads[len(kernel) :],
+                        "groups": int(attrs.get("group", 1)),
+                    },
+                )
+            )
+        elif op == "BatchNormalization":
+            nodes.append(Node("batchnorm", ins, out, {"eps": float(attrs.get("epsilon", 1e-5))}))
+        elif op == "Gemm":
+            nodes.append(
+                Node(
+                    "gemm",
+                    ins,
+                    out,
+                    {
+                        "alpha": float(attrs.get("alpha", 1.0)),
+                        "beta": float(attrs.get("beta", 1.0)),
+                        "trans_a": int(attrs.get("transA", 0)),
+                        "trans_b": int(attrs.get("transB", 0)),
+                    },
+                )
+            )
+        elif op == "Flatten":
+            nodes.append(Node("flatten", ins, out, {"axis": int(attrs.get("axis", 1))}))
+        elif op in ("Dropout", "Identity"):
+            nodes.append(Node("identity", ins[:1], out))
+        elif op in ("Add", "Sub", "Mul", "PRelu", "Relu", "Sigmoid"):
+            nodes.append(Node(op.lower(), ins, out))
+        else:
+            raise ModelRuntimeError(
+                f"{path.name}: operator {op} is not supported on the torch path"
+            )
+    return Graph(
+        input=inputs[0],
+        outputs=tuple(o.name for o in g.output),
+        nodes=tuple(nodes),
+        constants=constants,
+    )
+
+
+class TorchGraph:
+    """Execute a :class:`Graph` with PyTorch on ``device`` in ``dtype``.
+
+    Args:
+        graph: the neutral graph.
+        device: ``"cpu"`` or ``"cuda"`` (or ``"cuda:N"``).
+        half: run in float16 (CUDA only; inputs and outputs stay float32 at the boundary).
+    """
+
+    def __init__(self, graph: Graph, *, device: str = "cpu", half: bool = False) -> None:
+        import torch
+
+        unknown = {n.op for n in graph.nodes} - SUPPORTED
+        if unknown:
+            raise ModelRuntimeError(f"unsupported operators on the torch path: {sorted(unknown)}")
+        self._torch = torch
+        self.device = torch.device(device)
+        self.dtype = torch.float16 if half else torch.float32
+        self._graph = graph
+        self._consts = {
+            k: torch.tensor(np.asarray(v, dtype=np.float32)).to(self.device, self.dtype)
+            for k, v in graph.constants.items()
+        }
+
+    def __call__(self, batch: NDArray[np.float32]) -> list[NDArray[np.float32]]:
+        torch = self._torch
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+            outs = self.forward(x.to(self.device, self.dtype))
+            return [o.float().cpu().numpy() for o in outs]
+
+    def forward(self, x: Any) -> list[Any]:
+        """Run on a tensor already on the device; returns the output tensors."""
+        import torch.nn.functional as F  # noqa: N812
+
+        values: dict[str, Any] = dict(self._consts)
+        values[self._graph.input] = x
+        for node in self._graph.nodes:
+            a = [values[i] for i in node.inputs]
+            op, attrs = node.op, node.attrs
+            if op == "conv":
+                pb, pe = attrs["pads_begin"], attrs["pads_end"]
+                inp = a[0]
+                if pb == pe:
+                    padding = tuple(pb)
+                else:  # asymmetric: pad explicitly (left, right, top, bottom)
+                    inp = F.pad(inp, (pb[1], pe[1], pb[0], pe[0]))
+                    padding = (0, 0)
+                y = F.conv2d(
+                    inp,
+                    a[1],
+                    a[2] if len(a) > 2 else None,
+                    stride=tuple(attrs["strides"]),
+                    padding=padding,
+                    dilation=tuple(attrs["dilations"]),
+                    groups=attrs["groups"],
+                )
+            elif op == "batchnorm":
+                y = F.batch_norm(a[0], a[3], a[4], a[1], a[2], False, 0.0, attrs["eps"])
+            elif op == "add":
+                y = a[0] + a[1]
+            elif op == "sub":
+                y = a[0] - a[1]
+            elif op == "mul":
+                y = a[0] * a[1]
+            elif op == "prelu":
+                y = _prelu(a[0], a[1], per_channel_1d=attrs.get("per_channel_1d", False))
+            elif op == "relu":
+                y = F.relu(a[0])
+            elif op == "sigmoid":
+                y = a[0].sigmoid()
+            elif op in ("maxpool", "avgpool"):
+                pb, pe = attrs["pads_begin"], attrs["pads_end"]
+                inp = a[0]
+                if pb != pe:
+                    value = float("-inf") if op == "maxpool" else 0.0
+                    inp = F.pad(inp, (pb[1], pe[1], pb[0], pe[0]), value=value)
+                    pb = [0, 0]
+                kwargs = {
+                    "kernel_size": tuple(attrs["kernel"]),
+                    "stride": tuple(attrs["strides"]),
+                    "padding": tuple(pb),
+                    "ceil_mode": attrs.get("ceil", False),
+                }
+                if op == "maxpool":
+                    y = F.max_pool2d(inp, **kwargs)
+                else:
+                    y = F.avg_pool2d(
+                        inp, count_include_pad=not attrs.get("exclude_pad", True), **kwargs
+                    )
+            elif op == "flatten":
+                y = a[0].flatten(attrs["axis"])
+            elif op == "gemm":
+                lhs = a[0].t() if attrs["trans_a"] else a[0]
+                rhs = a[1].t() if attrs["trans_b"] else a[1]
+                y = attrs["alpha"] * (lhs @ rhs)
+                if len(a) > 2:
+                    y = y + attrs["beta"] * a[2]
+            else:  # identity
+                y = a[0]
+            values[node.output] = y
+        return [values[o] for o in self._graph.outputs]
+
+
+def _prelu(x: Any, slope: Any, *, per_channel_1d: bool) -> Any:
+    """PReLU with the slope broadcast like the source format does.
+
+    ONNX broadcasts numpy-style (a 1-D slope runs along the *last* axis); OpenVINO
+    applies a 1-D slope of C values along the channel axis.
+    """
+    import torch.nn.functional as F  # noqa: N812
+
+    channels = x.shape[1] if x.dim() > 1 else 1
+    if slope.numel() == 1:
+        return F.prelu(x, slope.reshape(1))
+    if slope.dim() == 1 and per_channel_1d and slope.numel() == channels:
+        return F.prelu(x, slope)
+    if slope.dim() == x.dim() - 1 and slope.shape[0] == channels and slope[0].numel() == 1:
+        return F.prelu(x, slope.reshape(-1))  # (C, 1, 1): per channel under numpy rules
+    return x.clamp(min=0) + slope * x.clamp(max=0)
