@@ -22,7 +22,7 @@ from faceprint.pipeline import FacePipeline
 pytestmark = pytest.mark.integration
 torch = pytest.importorskip("torch")
 
-MODELS = ("landmarks-0009", "sface", "reid-0095")
+MODELS = ("landmarks-0009", "sface", "reid-0095")  # YuNet: compared as a detector below
 
 
 def _reference(path: Path):
@@ -76,3 +76,24 @@ def test_cuda_session_matches_cpu_runtime(store, half):
     want = OnnxRuntimeSession(path).run(x)[0]
     cos = (got * want).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
     assert cos.min() > (0.999 if half else 0.99999)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "groups/t1.jpg",
+        "groups/two_people.jpg",
+        "probes/obama_and_biden.jpg",
+        "probes/kit_with_rose.jpg",
+    ],
+)
+def test_torch_yunet_matches_opencv_detector(pipeline, torch_pipeline, image):
+    """YuNet as a torch graph + our head decoding + NMS = OpenCV's FaceDetectorYN."""
+    pixels = load_image(SAMPLES / image)
+    cpu = pipeline.detector.detect(pixels)
+    gpu = torch_pipeline.detector.detect(pixels)
+    assert len(cpu) == len(gpu) >= 1
+    for a, b in zip(cpu, gpu, strict=True):
+        np.testing.assert_allclose(a.bbox_xyxy, b.bbox_xyxy, atol=0.05)
+        np.testing.assert_allclose(a.landmarks_5, b.landmarks_5, atol=0.05)
+        assert a.score == pytest.approx(b.score, abs=1e-4)

@@ -10,7 +10,7 @@ from faceprint.backends.aligned_embedder import AlignedEmbedder
 from faceprint.backends.fused_embedder import FusedEmbedder
 from faceprint.backends.omz_landmarks import OMZLandmarkRefiner
 from faceprint.backends.protocols import Detector, Embedder, LandmarkRefiner
-from faceprint.backends.yunet import YuNetDetector
+from faceprint.backends.yunet import TorchYuNetRunner, YuNetDetector
 from faceprint.config import PipelineConfig
 from faceprint.errors import ConfigError
 from faceprint.models.card import Catalog, ModelCard
@@ -32,6 +32,17 @@ def build_detector(card: ModelCard, path_for: PathFor, *, config: PipelineConfig
         ConfigError: the card is not a detector this build of faceprint can run.
     """
     _require_task(card, "detection")
+    if card.backend == "yunet" and config.device in ("cuda", "torch-cpu"):
+        session = open_session(
+            path_for(card), runtime=card.runtime, device=config.device, half=config.half
+        )
+        torch_runner = TorchYuNetRunner(
+            session,
+            score_threshold=min(config.min_score, card.option("score_threshold", 0.5)),
+            nms_threshold=card.option("nms_threshold", 0.3),
+            top_k=int(card.option("top_k", 5000)),
+        )
+        return YuNetDetector(torch_runner, config=config, name=card.name)
     if card.backend == "yunet":
         runner = OpenCVFaceDetector(
             path_for(card),

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
 from faceprint.config import PipelineConfig
 from faceprint.core.boxes import face_issues
-from faceprint.models.runtime import OpenCVFaceDetector
+from faceprint.models.runtime import OpenCVFaceDetector, Session
 from faceprint.types import BBox, Detection, ImageArray, Landmarks5
 
 
@@ -19,7 +20,7 @@ class YuNetDetector:
 
     def __init__(
         self,
-        runner: OpenCVFaceDetector,
+        runner: OpenCVFaceDetector | TorchYuNetRunner,
         *,
         config: PipelineConfig,
         max_side: int = 1920,
@@ -63,3 +64,81 @@ class YuNetDetector:
             detections.append(Detection(bbox, score, landmarks, issues))
         detections.sort(key=lambda d: -d.score)
         return detections
+
+
+STRIDES = (8, 16, 32)
+
+
+def decode_yunet(
+    outputs: list[NDArray[np.float32]],
+    *,
+    pad_width: int,
+    pad_height: int,
+    score_threshold: float,
+) -> NDArray[np.float32]:
+    """Decode YuNet's 12 head outputs for one image into N×15 rows (x, y, w, h, five
+    landmark pairs, score), before NMS — the same arithmetic as OpenCV's FaceDetectorYN.
+
+    ``outputs`` are cls_8, cls_16, cls_32, obj_*, bbox_*, kps_* for a single image
+    (leading batch dimension removed).
+    """
+    rows = []
+    for i, stride in enumerate(STRIDES):
+        cols = pad_width // stride
+        cls = np.clip(outputs[i].reshape(-1), 0.0, 1.0)
+        obj = np.clip(outputs[i + 3].reshape(-1), 0.0, 1.0)
+        bbox = outputs[i + 6].reshape(-1, 4)
+        kps = outputs[i + 9].reshape(-1, 10)
+        score = np.sqrt(cls * obj)
+        keep = np.flatnonzero(score >= score_threshold)
+        if keep.size == 0:
+            continue
+        r, c = np.divmod(keep, cols)
+        cx = (c + bbox[keep, 0]) * stride
+        cy = (r + bbox[keep, 1]) * stride
+        w = np.exp(bbox[keep, 2]) * stride
+        h = np.exp(bbox[keep, 3]) * stride
+        pts = kps[keep].reshape(-1, 5, 2)
+        px = (pts[:, :, 0] + c[:, None]) * stride
+        py = (pts[:, :, 1] + r[:, None]) * stride
+        lm = np.stack([px, py], axis=2).reshape(-1, 10)
+        rows.append(
+            np.column_stack([cx - w / 2, cy - h / 2, w, h, lm, score[keep]]).astype(np.float32)
+        )
+    return np.concatenate(rows) if rows else np.zeros((0, 15), np.float32)
+
+
+class TorchYuNetRunner:
+    """YuNet run as a graph (e.g. :class:`faceprint.models.runtime.TorchSession` on a GPU)
+    with OpenCV's decoding and NMS; a drop-in for ``OpenCVFaceDetector``."""
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        score_threshold: float,
+        nms_threshold: float,
+        top_k: int,
+    ) -> None:
+        self._session = session
+        self._score = score_threshold
+        self._nms = nms_threshold
+        self._top_k = top_k
+        self.name = session.name
+
+    def detect(self, bgr: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """N×15 rows for a BGR uint8 image (after NMS), like ``cv2.FaceDetectorYN``."""
+        import cv2
+
+        height, width = bgr.shape[:2]
+        pad_h, pad_w = ((height - 1) // 32 + 1) * 32, ((width - 1) // 32 + 1) * 32
+        blob = np.zeros((1, 3, pad_h, pad_w), np.float32)
+        blob[0, :, :height, :width] = bgr.transpose(2, 0, 1)
+        outputs = [o[0] for o in self._session.run(blob)]
+        rows = decode_yunet(outputs, pad_width=pad_w, pad_height=pad_h, score_threshold=self._score)
+        if len(rows) == 0:
+            return rows
+        keep = cv2.dnn.NMSBoxes(
+            rows[:, :4].tolist(), rows[:, 14].tolist(), self._score, self._nms, top_k=self._top_k
+        )
+        return rows[np.asarray(keep, dtype=np.int64).reshape(-1)]

@@ -202,7 +202,7 @@ def _describe(device: str) -> str:
     if device == "cuda":
         import torch
 
-        return f"cuda ({torch.cuda.get_device_name(0)}; detector stays on the CPU in OpenCV)"
+        return f"cuda ({torch.cuda.get_device_name(0)})"
     if device == "torch-cpu":
         return "torch-cpu (the CUDA code path on the CPU)"
     return "cpu (OpenVINO / onnxruntime / OpenCV)"

@@ -36,6 +36,9 @@ SUPPORTED = frozenset(
         "flatten",
         "gemm",
         "identity",
+        "reshape",
+        "transpose",
+        "upsample_nearest",
     }
 )
 
@@ -70,6 +73,10 @@ def from_onnx(path: Path) -> Graph:
     from onnx import helper, numpy_helper
 
     model = onnx.load(str(path))
+    if any(n.op_type == "DequantizeLinear" for n in model.graph.node):
+        from faceprint.models.transforms import fold_dequantization
+
+        fold_dequantization(model, name=path.name)
     g = model.graph
     constants = {i.name: numpy_helper.to_array(i).astype(np.float32) for i in g.initializer}
     inputs = [i.name for i in g.input if i.name not in constants]
@@ -116,6 +123,42 @@ def from_onnx(path: Path) -> Graph:
             )
         elif op == "Flatten":
             nodes.append(Node("flatten", ins, out, {"axis": int(attrs.get("axis", 1))}))
+        elif op == "Reshape":
+            shape = [int(v) for v in constants[ins[1]].astype(np.int64)]
+            nodes.append(Node("reshape", ins[:1], out, {"shape": shape}))
+        elif op == "Transpose":
+            nodes.append(Node("transpose", ins, out, {"perm": list(attrs["perm"])}))
+        elif op == "Resize":
+            scales = constants.get(ins[2]) if len(ins) > 2 else None
+            if (
+                attrs.get("mode", b"nearest") != b"nearest"
+                or scales is None
+                or list(scales[:2]) != [1.0, 1.0]
+            ):
+                raise ModelRuntimeError(
+                    f"{path.name}: only nearest Resize by constant scales is supported"
+                )
+            nodes.append(
+                Node("upsample_nearest", ins[:1], out, {"scale": [float(v) for v in scales[2:]]})
+            )
+        elif op in ("MaxPool", "AveragePool"):
+            window = list(attrs["kernel_shape"])
+            pads = list(attrs.get("pads", [0] * 2 * len(window)))
+            nodes.append(
+                Node(
+                    "maxpool" if op == "MaxPool" else "avgpool",
+                    ins,
+                    out,
+                    {
+                        "kernel": window,
+                        "strides": list(attrs.get("strides", window)),
+                        "pads_begin": pads[: len(window)],
+                        "pads_end": pads[len(window) :],
+                        "ceil": bool(attrs.get("ceil_mode", 0)),
+                        "exclude_pad": not bool(attrs.get("count_include_pad", 0)),
+                    },
+                )
+            )
         elif op in ("Dropout", "Identity"):
             nodes.append(Node("identity", ins[:1], out))
         elif op in ("Add", "Sub", "Mul", "PRelu", "Relu", "Sigmoid"):
@@ -230,6 +273,15 @@ class TorchGraph:
                 y = attrs["alpha"] * (lhs @ rhs)
                 if len(a) > 2:
                     y = y + attrs["beta"] * a[2]
+            elif op == "reshape":
+                shape = list(attrs["shape"])
+                if shape and shape[0] == 1:  # a graph exported at batch 1: keep the batch
+                    shape[0] = a[0].shape[0]
+                y = a[0].reshape(shape)
+            elif op == "transpose":
+                y = a[0].permute(*attrs["perm"])
+            elif op == "upsample_nearest":
+                y = F.interpolate(a[0], scale_factor=tuple(attrs["scale"]), mode="nearest")
             else:  # identity
                 y = a[0]
             values[node.output] = y

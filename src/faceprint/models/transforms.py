@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,39 +32,38 @@ log = logging.getLogger(__name__)
 _CONSTANT_FOLDABLE = frozenset({"DequantizeLinear", "Reshape", "Constant", "Transpose", "Cast"})
 
 
-def dequantize_dynamic_batch(source: Path, target: Path) -> None:
-    """Fold constant dequantization into float weights and make the batch dimension dynamic.
+def fold_dequantization(model: Any, *, name: str) -> tuple[int, int]:
+    """In place: evaluate constant ``DequantizeLinear``/``Reshape``/… sub-graphs of an
+    ``onnx.ModelProto`` into float32 initializers, drop unused or shadowing graph inputs,
+    and make the batch dimension of every graph input and output symbolic.
 
-    Args:
-        source: the verified ONNX file as downloaded.
-        target: where to write the transformed ONNX file (overwritten).
+    Returns:
+        (number of folded nodes, number of new initializers).
 
     Raises:
-        ModelError: the graph has no constant ``DequantizeLinear`` to fold, or the result
-            fails the onnx checker.
+        ModelError: the graph has no constant ``DequantizeLinear`` to fold.
     """
     import onnx
     from onnx import helper, numpy_helper
     from onnx.reference import ReferenceEvaluator
 
-    model = onnx.load(str(source))
     graph = model.graph
     constants: set[str] = {init.name for init in graph.initializer}
 
     folded_nodes = []
     for node in graph.node:
         if node.op_type in _CONSTANT_FOLDABLE and all(
-            (name in constants) or name == "" for name in node.input
+            (n in constants) or n == "" for n in node.input
         ):
             folded_nodes.append(node)
             constants.update(node.output)
     if not any(node.op_type == "DequantizeLinear" for node in folded_nodes):
-        raise ModelError(f"{source.name}: no constant DequantizeLinear nodes to fold")
+        raise ModelError(f"{name}: no constant DequantizeLinear nodes to fold")
 
     folded_outputs = [out for node in folded_nodes for out in node.output]
-    consumed = {name for node in graph.node if node not in folded_nodes for name in node.input}
+    consumed = {n for node in graph.node if node not in folded_nodes for n in node.input}
     consumed.update(out.name for out in graph.output)
-    needed = [name for name in folded_outputs if name in consumed]
+    needed = [n for n in folded_outputs if n in consumed]
 
     # Evaluate the constant sub-graph once.
     const_graph = helper.make_graph(
@@ -71,7 +71,7 @@ def dequantize_dynamic_batch(source: Path, target: Path) -> None:
         "constants",
         inputs=[],
         outputs=[
-            helper.make_tensor_value_info(name, onnx.TensorProto.UNDEFINED, None) for name in needed
+            helper.make_tensor_value_info(n, onnx.TensorProto.UNDEFINED, None) for n in needed
         ],
         initializer=list(graph.initializer),
     )
@@ -80,13 +80,13 @@ def dequantize_dynamic_batch(source: Path, target: Path) -> None:
     values = ReferenceEvaluator(const_model).run(None, {})
 
     kept_nodes = [node for node in graph.node if node not in folded_nodes]
-    still_used = {name for node in kept_nodes for name in node.input}
+    still_used = {n for node in kept_nodes for n in node.input}
     new_inits = [init for init in graph.initializer if init.name in still_used]
-    for name, value in zip(needed, values, strict=True):
+    for n, value in zip(needed, values, strict=True):
         array = np.asarray(value)
         if array.dtype == np.float64:
             array = array.astype(np.float32)
-        new_inits.append(numpy_helper.from_array(array, name=name))
+        new_inits.append(numpy_helper.from_array(array, name=n))
 
     init_names = {init.name for init in new_inits}
     new_inputs = [
@@ -105,7 +105,24 @@ def dequantize_dynamic_batch(source: Path, target: Path) -> None:
     del graph.input[:]
     graph.input.extend(new_inputs)
     del graph.value_info[:]
+    return len(folded_nodes), len(needed)
 
+
+def dequantize_dynamic_batch(source: Path, target: Path) -> None:
+    """Fold constant dequantization into float weights and make the batch dimension dynamic.
+
+    Args:
+        source: the verified ONNX file as downloaded.
+        target: where to write the transformed ONNX file (overwritten).
+
+    Raises:
+        ModelError: the graph has no constant ``DequantizeLinear`` to fold, or the result
+            fails the onnx checker.
+    """
+    import onnx
+
+    model = onnx.load(str(source))
+    folded, inits = fold_dequantization(model, name=source.name)
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:  # pragma: no cover - defensive
@@ -114,8 +131,8 @@ def dequantize_dynamic_batch(source: Path, target: Path) -> None:
     log.info(
         "transformed %s: folded %d constant nodes into %d float initializers",
         source.name,
-        len(folded_nodes),
-        len(needed),
+        folded,
+        inits,
     )
 
 
