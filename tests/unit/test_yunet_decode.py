@@ -21,7 +21,7 @@ def test_decode_places_one_face_where_the_heads_say():
     heads = _heads(64, 32)
     arrays = [a for _, _, a in heads]
     # stride 16 grid is 4 cols × 2 rows; cell (r=1, c=2) → idx 6
-    idx, stride = 6, 16
+    idx = 6
     arrays[1][idx] = 0.81  # cls_16
     arrays[4][idx] = 1.0  # obj_16
     arrays[7][idx] = [0.5, 0.25, np.log(2.0), np.log(3.0)]  # bbox_16
