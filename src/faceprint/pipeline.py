@@ -120,9 +120,22 @@ class FacePipeline:
         """Every face in the image with its embedding, best detector score first."""
         return self.analyze_batch([image])[0]
 
+    def detect_batch(self, images: Sequence[ImageArray]) -> list[list[Detection]]:
+        """:meth:`detect` for many images, batched where the backends support it."""
+        batch_detect = getattr(self.detector, "detect_batch", None)
+        found: list[list[Detection]] = (
+            batch_detect(images) if batch_detect else [self.detector.detect(i) for i in images]
+        )
+        if self.landmarks is None:
+            return found
+        batch_refine = getattr(self.landmarks, "refine_batch", None)
+        if batch_refine is not None:
+            return list(batch_refine(list(zip(images, found, strict=True))))
+        return [self.landmarks.refine(i, d) if d else d for i, d in zip(images, found, strict=True)]
+
     def analyze_batch(self, images: Sequence[ImageArray]) -> list[list[Face]]:
-        """Like :meth:`analyze` for many images; all crops are embedded in batches."""
-        per_image = [self.detect(image) for image in images]
+        """Like :meth:`analyze` for many images; detection and embedding are batched."""
+        per_image = self.detect_batch(images)
         items = [
             (image, det) for image, dets in zip(images, per_image, strict=True) for det in dets
         ]

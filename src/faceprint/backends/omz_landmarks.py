@@ -25,22 +25,33 @@ class OMZLandmarkRefiner:
         self.name = card.name
 
     def refine(self, image: ImageArray, detections: Sequence[Detection]) -> list[Detection]:
-        if not detections:
-            return []
-        src = image[:, :, ::-1] if self._bgr else image
-        crops, matrices = [], []
-        for det in detections:
-            m = box_crop_matrix(det.bbox_xyxy, width=self._width, height=self._height)
-            crops.append(warp_to(src, m, width=self._width, height=self._height, replicate=True))
-            matrices.append(m)
+        return self.refine_batch([(image, detections)])[0]
+
+    def refine_batch(
+        self, items: Sequence[tuple[ImageArray, Sequence[Detection]]]
+    ) -> list[list[Detection]]:
+        """:meth:`refine` for many images in one model call."""
+        crops, matrices, owners = [], [], []
+        for index, (image, detections) in enumerate(items):
+            src = image[:, :, ::-1] if self._bgr else image
+            for det in detections:
+                m = box_crop_matrix(det.bbox_xyxy, width=self._width, height=self._height)
+                crops.append(
+                    warp_to(src, m, width=self._width, height=self._height, replicate=True)
+                )
+                matrices.append(m)
+                owners.append(index)
+        refined: list[list[Detection]] = [[] for _ in items]
+        if not crops:
+            return refined
         batch = np.stack(crops).transpose(0, 3, 1, 2).astype(np.float32)
-        out = self._session.run(batch)[0].reshape(len(detections), 5, 2)
-        refined = []
-        for det, m, points in zip(detections, matrices, out, strict=True):
-            crop_points = points * np.array([self._width, self._height], dtype=np.float32)
-            image_points = transform_points(crop_points, invert_affine(m))
+        out = self._session.run(batch)[0].reshape(len(crops), 5, 2)
+        flat = [det for _, detections in items for det in detections]
+        scale = np.array([self._width, self._height], dtype=np.float32)
+        for det, m, points, owner in zip(flat, matrices, out, owners, strict=True):
+            image_points = transform_points(points * scale, invert_affine(m))
             landmarks: Landmarks5 = tuple(  # type: ignore[assignment]
                 (float(x), float(y)) for x, y in image_points
             )
-            refined.append(replace(det, landmarks_5=landmarks))
+            refined[owner].append(replace(det, landmarks_5=landmarks))
         return refined

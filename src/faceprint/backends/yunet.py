@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -31,18 +33,20 @@ class YuNetDetector:
         self._max_side = max_side
         self.name = name
 
-    def detect(self, image: ImageArray) -> list[Detection]:
-        """Faces in an H×W×3 RGB uint8 image, best score first."""
+    def _prepare(self, image: ImageArray) -> tuple[NDArray[np.uint8], float]:
         import cv2
 
         height, width = image.shape[:2]
-        scale = 1.0
         bgr = np.ascontiguousarray(image[:, :, ::-1])
-        if max(height, width) > self._max_side:
-            scale = self._max_side / max(height, width)
-            size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            bgr = np.asarray(cv2.resize(bgr, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
-        rows = self._runner.detect(bgr)
+        if max(height, width) <= self._max_side:
+            return bgr, 1.0
+        scale = self._max_side / max(height, width)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        return np.asarray(cv2.resize(bgr, size, interpolation=cv2.INTER_AREA), np.uint8), scale
+
+    def _detections(
+        self, rows: NDArray[np.float32], scale: float, width: int, height: int
+    ) -> list[Detection]:
         detections = []
         for row in rows:
             score = float(row[14])
@@ -64,6 +68,24 @@ class YuNetDetector:
             detections.append(Detection(bbox, score, landmarks, issues))
         detections.sort(key=lambda d: -d.score)
         return detections
+
+    def detect(self, image: ImageArray) -> list[Detection]:
+        """Faces in an H×W×3 RGB uint8 image, best score first."""
+        bgr, scale = self._prepare(image)
+        return self._detections(self._runner.detect(bgr), scale, image.shape[1], image.shape[0])
+
+    def detect_batch(self, images: Sequence[ImageArray]) -> list[list[Detection]]:
+        """:meth:`detect` for many images; one forward pass per input size on the torch path."""
+        prepared = [self._prepare(image) for image in images]
+        bgrs = [bgr for bgr, _ in prepared]
+        if isinstance(self._runner, TorchYuNetRunner):
+            rows = self._runner.detect_batch(bgrs)
+        else:
+            rows = [self._runner.detect(bgr) for bgr in bgrs]
+        return [
+            self._detections(r, scale, image.shape[1], image.shape[0])
+            for r, (_, scale), image in zip(rows, prepared, images, strict=True)
+        ]
 
 
 STRIDES = (8, 16, 32)
@@ -128,17 +150,39 @@ class TorchYuNetRunner:
 
     def detect(self, bgr: NDArray[np.uint8]) -> NDArray[np.float32]:
         """N×15 rows for a BGR uint8 image (after NMS), like ``cv2.FaceDetectorYN``."""
+        return self.detect_batch([bgr])[0]
+
+    def detect_batch(self, bgrs: Sequence[NDArray[np.uint8]]) -> list[NDArray[np.float32]]:
+        """Rows for each image; images of the same padded size share one forward pass."""
         import cv2
 
-        height, width = bgr.shape[:2]
-        pad_h, pad_w = ((height - 1) // 32 + 1) * 32, ((width - 1) // 32 + 1) * 32
-        blob = np.zeros((1, 3, pad_h, pad_w), np.float32)
-        blob[0, :, :height, :width] = bgr.transpose(2, 0, 1)
-        outputs = [o[0] for o in self._session.run(blob)]
-        rows = decode_yunet(outputs, pad_width=pad_w, pad_height=pad_h, score_threshold=self._score)
-        if len(rows) == 0:
-            return rows
-        keep = cv2.dnn.NMSBoxes(
-            rows[:, :4].tolist(), rows[:, 14].tolist(), self._score, self._nms, top_k=self._top_k
-        )
-        return rows[np.asarray(keep, dtype=np.int64).reshape(-1)]
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, bgr in enumerate(bgrs):
+            height, width = bgr.shape[:2]
+            key = (((height - 1) // 32 + 1) * 32, ((width - 1) // 32 + 1) * 32)
+            groups.setdefault(key, []).append(i)
+        results: list[NDArray[np.float32]] = [np.zeros((0, 15), np.float32)] * len(bgrs)
+        for (pad_h, pad_w), members in groups.items():
+            blob = np.zeros((len(members), 3, pad_h, pad_w), np.float32)
+            for j, i in enumerate(members):
+                height, width = bgrs[i].shape[:2]
+                blob[j, :, :height, :width] = bgrs[i].transpose(2, 0, 1)
+            outputs = self._session.run(blob)
+            for j, i in enumerate(members):
+                rows = decode_yunet(
+                    [o[j] for o in outputs],
+                    pad_width=pad_w,
+                    pad_height=pad_h,
+                    score_threshold=self._score,
+                )
+                if len(rows):
+                    keep = cv2.dnn.NMSBoxes(
+                        rows[:, :4].tolist(),
+                        rows[:, 14].tolist(),
+                        self._score,
+                        self._nms,
+                        top_k=self._top_k,
+                    )
+                    rows = rows[np.asarray(keep, dtype=np.int64).reshape(-1)]
+                results[i] = rows
+        return results

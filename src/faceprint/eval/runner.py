@@ -61,7 +61,11 @@ class EmbeddedSet:
         return int(self.found.sum())
 
 
-def _decode_all(paths: Sequence[Path], workers: int) -> Iterator[tuple[Path, ImageArray | str]]:
+def _decode_chunks(
+    paths: Sequence[Path], workers: int
+) -> Iterator[list[tuple[int, Path, ImageArray | str]]]:
+    """Chunks of (index, path, pixels or error code), decoded by a thread pool."""
+
     def load(path: Path) -> ImageArray | str:
         try:
             return decode_image(path).pixels
@@ -71,7 +75,10 @@ def _decode_all(paths: Sequence[Path], workers: int) -> Iterator[tuple[Path, Ima
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for start in range(0, len(paths), CHUNK):
             chunk = paths[start : start + CHUNK]
-            yield from zip(chunk, pool.map(load, chunk), strict=True)
+            yield [
+                (start + k, path, pixels)
+                for k, (path, pixels) in enumerate(zip(chunk, pool.map(load, chunk), strict=True))
+            ]
 
 
 def embed_images(
@@ -82,7 +89,8 @@ def embed_images(
     progress: Progress | None = None,
     workers: int = 2,
 ) -> EmbeddedSet:
-    """Embed the primary face of every image, in batches.
+    """Embed the primary face of every image; detection and embedding run per chunk of
+    images in batches.
 
     With ``detections`` (one per path, e.g. from an earlier run) detection is skipped.
     """
@@ -92,36 +100,32 @@ def embed_images(
     found = np.zeros(n, dtype=bool)
     chosen: list[Detection | None] = [None] * n
     failures: list[tuple[str, str]] = []
-    batch: list[tuple[int, ImageArray, Detection]] = []
-
-    def flush() -> None:
-        if not batch:
-            return
-        vecs = pipeline.embedder.embed([(img, det) for _, img, det in batch])
-        for (i, _, _), vec in zip(batch, vecs, strict=True):
-            vectors[i] = vec
-            found[i] = True
-        batch.clear()
-
-    for i, (path, pixels) in enumerate(_decode_all(paths, workers)):
-        if isinstance(pixels, str):
-            failures.append((str(path), pixels))
+    for chunk in _decode_chunks(paths, workers):
+        good = [(i, path, px) for i, path, px in chunk if not isinstance(px, str)]
+        failures += [(str(path), px) for _, path, px in chunk if isinstance(px, str)]
+        if detections is None:
+            found_dets = pipeline.detect_batch([px for _, _, px in good])
+            picks: list[Detection | None] = [
+                pipeline.primary_detection(px, detections=dets) if dets else None
+                for (_, _, px), dets in zip(good, found_dets, strict=True)
+            ]
         else:
-            det = detections[i] if detections is not None else None
-            if det is None and detections is None:
-                dets = pipeline.detect(pixels)
-                if dets:
-                    det = pipeline.primary_detection(pixels, detections=dets)
+            picks = [detections[i] for i, _, _ in good]
+        batch = []
+        for (i, path, px), det in zip(good, picks, strict=True):
             if det is None:
                 failures.append((str(path), "no_face"))
             else:
                 chosen[i] = det
-                batch.append((i, pixels, det))
-                if len(batch) >= CHUNK:
-                    flush()
+                batch.append((i, px, det))
+        if batch:
+            vecs = pipeline.embedder.embed([(px, det) for _, px, det in batch])
+            for (i, _, _), vec in zip(batch, vecs, strict=True):
+                vectors[i] = vec
+                found[i] = True
         if progress is not None:
-            progress(i + 1, n, str(path))
-    flush()
+            last = chunk[-1]
+            progress(last[0] + 1, n, str(last[1]))
     return EmbeddedSet(
         paths=tuple(paths),
         vectors=vectors,
