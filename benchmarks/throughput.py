@@ -47,6 +47,8 @@ def main() -> None:
     )
     parser.add_argument("--embedder", default="sface")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, torch-cpu or auto")
+    parser.add_argument("--half", action="store_true", help="float16 on CUDA")
     parser.add_argument("--limit", type=int, default=0, help="only the first N images (0 = all)")
     parser.add_argument("--lfw", type=Path, default=SHARED / "datasets" / "lfw")
     parser.add_argument("--json", type=Path, default=None)
@@ -54,7 +56,10 @@ def main() -> None:
 
     store = ModelStore(StoreConfig.from_env())
     pipeline = FacePipeline.from_config(
-        PipelineConfig(embedder=args.embedder, threads=args.threads), store=store
+        PipelineConfig(
+            embedder=args.embedder, threads=args.threads, device=args.device, half=args.half
+        ),
+        store=store,
     )
     paths = pair_images(read_pairs(args.lfw / "pairs.txt", root=args.lfw / "images"))
     if args.limit:
@@ -67,6 +72,8 @@ def main() -> None:
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": f"{cpu_name()}, {os.cpu_count()} cores visible",
         "threads": args.threads,
+        "device": args.device,
+        "half": args.half,
         "embedder": args.embedder,
         "images": len(paths),
         "faces": result.faces,
