@@ -75,3 +75,24 @@ def test_unsupported_operator_is_a_clear_error(tmp_path):
     path, _ = _model(tmp_path, helper.make_node("Softmax", ["y"], ["z"]))
     with pytest.raises(ModelRuntimeError, match="Softmax"):
         from_onnx(path)
+
+
+def test_warp_batch_matches_opencv_warp_affine():
+    from faceprint.core.align import alignment_matrix, warp
+    from faceprint.models.torch_graph import warp_batch
+
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    landmarks = [
+        np.array([[150, 120], [230, 125], [190, 170], [160, 220], [225, 222]], float),
+        np.array([[300, 60], [350, 50], [330, 90], [310, 120], [355, 112]], float),  # rotated
+        np.array([[-20, 10], [40, 12], [10, 50], [-10, 80], [38, 82]], float),  # off the edge
+    ]
+    matrices = np.stack([alignment_matrix(lm, "arcface_112") for lm in landmarks])
+    tensor = torch.from_numpy(image.transpose(2, 0, 1).copy())[None].float()
+    got = warp_batch(tensor, matrices, size=112).numpy().transpose(0, 2, 3, 1)
+    for m, crop in zip(matrices, got, strict=True):
+        want = warp(image, m, 112).astype(np.float32)
+        # OpenCV rounds to uint8 and uses 5-bit interpolation weights
+        assert np.abs(crop - want).max() <= 2.0
+        assert np.abs(crop - want).mean() < 0.5

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from faceprint.core.align import TEMPLATES, align
+from faceprint.core.align import TEMPLATES, align, alignment_matrix
 from faceprint.core.similarity import normalize_rows
 from faceprint.errors import ModelRuntimeError
 from faceprint.models.card import ModelCard
-from faceprint.models.runtime import Session
+from faceprint.models.runtime import Session, TorchSession
+from faceprint.models.torch_graph import embed_on_device
 from faceprint.types import Detection, ImageArray
 
 
@@ -57,4 +58,35 @@ class AlignedEmbedder:
     def embed(self, faces: Sequence[tuple[ImageArray, Detection]]) -> NDArray[np.float32]:
         if not faces:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if isinstance(self._session, TorchSession):
+            return self._embed_on_device(faces)
         return self.embed_crops(self.crops(faces))
+
+    def _embed_on_device(
+        self, faces: Sequence[tuple[ImageArray, Detection]]
+    ) -> NDArray[np.float32]:
+        """Torch path: each image is uploaded once, faces are warped on the device with
+        ``grid_sample`` (no CPU crops), normalised and embedded there."""
+        _, size = TEMPLATES[self._template]
+        groups: dict[int, list[int]] = {}
+        for i, (image, _) in enumerate(faces):
+            groups.setdefault(id(image), []).append(i)
+        jobs = []
+        for members in groups.values():
+            image = faces[members[0]][0]
+            matrices = np.stack(
+                [alignment_matrix(faces[i][1].landmarks_array(), self._template) for i in members]
+            )
+            jobs.append((image[:, :, ::-1] if self._bgr else image, matrices))
+        results = embed_on_device(
+            self._session.graph,  # type: ignore[attr-defined]
+            jobs,
+            size=size,
+            mean=self._mean,
+            std=self._std,
+            batch_size=self._batch_size,
+        )
+        out = np.zeros((len(faces), self.dimension), dtype=np.float32)
+        for members, rows in zip(groups.values(), results, strict=True):
+            out[members] = rows.reshape(len(members), -1)
+        return normalize_rows(out)

@@ -382,6 +382,11 @@ class TorchSession:
         self._name = path.name
 
     @property
+    def graph(self) -> Any:
+        """The :class:`~faceprint.models.torch_graph.TorchGraph` (for on-device callers)."""
+        return self._run
+
+    @property
     def name(self) -> str:
         return self._name
 

@@ -304,3 +304,69 @@ def _prelu(x: Any, slope: Any, *, per_channel_1d: bool) -> Any:
     if slope.dim() == x.dim() - 1 and slope.shape[0] == channels and slope[0].numel() == 1:
         return F.prelu(x, slope.reshape(-1))  # (C, 1, 1): per channel under numpy rules
     return x.clamp(min=0) + slope * x.clamp(max=0)
+
+
+def warp_batch(image: Any, matrices: NDArray[np.float64], *, size: int) -> Any:
+    """Bilinear affine crops of one image on its device — ``cv2.warpAffine`` on the GPU.
+
+    Args:
+        image: a 1×C×H×W float tensor.
+        matrices: N×2×3 image→crop affine matrices (pixel coordinates, as for OpenCV).
+        size: crop side S.
+
+    Returns:
+        An N×C×S×S tensor; samples outside the image are 0 (OpenCV's constant border).
+    """
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    height, width = image.shape[-2:]
+    full = np.concatenate([matrices, np.tile([[[0.0, 0.0, 1.0]]], (len(matrices), 1, 1))], axis=1)
+    inverse = np.linalg.inv(full)[:, :2]  # crop pixel → image pixel
+    coords = np.arange(size, dtype=np.float64)
+    gx, gy = np.meshgrid(coords, coords)
+    points = np.stack([gx, gy, np.ones_like(gx)], axis=-1)  # S×S×3
+    src = np.einsum("nij,hwj->nhwi", inverse, points)  # N×S×S×2 (x, y)
+    norm = np.empty_like(src)
+    norm[..., 0] = src[..., 0] * 2.0 / max(width - 1, 1) - 1.0
+    norm[..., 1] = src[..., 1] * 2.0 / max(height - 1, 1) - 1.0
+    grid = torch.from_numpy(norm.astype(np.float32)).to(image.device, image.dtype)
+    batch = image.expand(len(matrices), -1, -1, -1)
+    return F.grid_sample(batch, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+
+
+def embed_on_device(
+    graph: TorchGraph,
+    jobs: list[tuple[NDArray[np.uint8], NDArray[np.float64]]],
+    *,
+    size: int,
+    mean: NDArray[np.float32],
+    std: NDArray[np.float32],
+    batch_size: int,
+) -> list[NDArray[np.float32]]:
+    """Warp and embed faces on the graph's device.
+
+    Args:
+        graph: the embedding network.
+        jobs: per image, its H×W×3 uint8 pixels (already in the model's channel order)
+            and the N×2×3 image→crop matrices of its faces.
+        size: crop side; mean, std: 1×3×1×1 normalisation; batch_size: crops per pass.
+
+    Returns:
+        Per job, an N×D float32 array of raw (not normalised) embeddings.
+    """
+    import torch
+
+    mean_t = torch.from_numpy(mean).to(graph.device, graph.dtype)
+    std_t = torch.from_numpy(std).to(graph.device, graph.dtype)
+    results = []
+    with torch.inference_mode():
+        for pixels, matrices in jobs:
+            tensor = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
+            tensor = tensor[None].to(graph.device).to(graph.dtype)
+            parts = []
+            for start in range(0, len(matrices), batch_size):
+                crops = warp_batch(tensor, matrices[start : start + batch_size], size=size)
+                parts.append(graph.forward((crops - mean_t) / std_t)[0].float().cpu().numpy())
+            results.append(np.concatenate(parts).reshape(len(matrices), -1))
+    return results
