@@ -14,6 +14,7 @@ you need parallel inference.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,6 +28,15 @@ log = logging.getLogger(__name__)
 
 _OV_CORE: Any = None
 _OV_LOCK = threading.Lock()
+
+
+def threads_for(requested: int) -> int:
+    """Inference threads to use: ``requested``, or every visible core when it is 0.
+
+    Set explicitly on every runtime so one runtime's default does not oversubscribe
+    another's; the decode pools run between inference calls, not during them.
+    """
+    return requested if requested > 0 else (os.cpu_count() or 1)
 
 
 class Session(Protocol):
@@ -69,6 +79,7 @@ class OpenVINOSession:
             "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_PRECISION_HINT": precision,
         }
+        threads = threads_for(threads)
         if threads > 0:
             config["INFERENCE_NUM_THREADS"] = threads
         self._name = path.name
@@ -134,6 +145,7 @@ class OnnxRuntimeSession:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
+        threads = threads_for(threads)
         if threads > 0:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
@@ -253,6 +265,7 @@ class OpenCVFaceDetector:
     ) -> None:
         import cv2
 
+        threads = threads_for(threads)
         if threads > 0:
             cv2.setNumThreads(threads)
         # OpenCV's DNN engine warns on every load that it ignores the preferred target;
