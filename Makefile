@@ -49,7 +49,7 @@ bench: install  ## end-to-end CPU throughput on the LFW images (2 threads)
 	$(BIN)/python benchmarks/throughput.py --threads 2
 
 bench-peer: install  ## faceprint vs the face_recognition package on the same images
-	$(BIN)/python -m pip install --quiet dlib-bin face_recognition_models
+	$(BIN)/python -m pip install --quiet dlib-bin face_recognition_models "setuptools<81"  # the peer needs pkg_resources
 	$(BIN)/python -m pip install --quiet --no-deps face_recognition
 	OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 $(BIN)/python benchmarks/compare_peer.py --limit 1000
 
