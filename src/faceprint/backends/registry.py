@@ -14,10 +14,21 @@ from faceprint.backends.yunet import TorchYuNetRunner, YuNetDetector
 from faceprint.config import PipelineConfig
 from faceprint.errors import ConfigError
 from faceprint.models.card import Catalog, ModelCard
-from faceprint.models.runtime import OpenCVFaceDetector, open_session
+from faceprint.models.runtime import OpenCVFaceDetector, Session, open_session
 
 PathFor = Callable[[ModelCard], Path]
 """Returns the verified local path of a card's entry file (usually ModelStore.ensure)."""
+
+
+def _session(card: ModelCard, path_for: PathFor, config: PipelineConfig) -> Session:
+    return open_session(
+        path_for(card),
+        runtime=card.runtime,
+        threads=config.threads,
+        precision=card.precision,
+        device=config.device,
+        half=config.half,
+    )
 
 
 def _require_task(card: ModelCard, task: str) -> None:
@@ -65,15 +76,7 @@ def build_landmarks(
     """
     _require_task(card, "landmarks")
     if card.backend == "omz_landmarks5":
-        session = open_session(
-            path_for(card),
-            runtime=card.runtime,
-            threads=config.threads,
-            precision=card.precision,
-            device=config.device,
-            half=config.half,
-        )
-        return OMZLandmarkRefiner(session, card)
+        return OMZLandmarkRefiner(_session(card, path_for, config), card)
     raise ConfigError(f"landmark backend {card.backend!r} ({card.name}) is not available")
 
 
@@ -87,15 +90,7 @@ def build_embedder(
     """
     _require_task(card, "embedding")
     if card.backend == "aligned_embedder":
-        session = open_session(
-            path_for(card),
-            runtime=card.runtime,
-            threads=config.threads,
-            precision=card.precision,
-            device=config.device,
-            half=config.half,
-        )
-        return AlignedEmbedder(session, card)
+        return AlignedEmbedder(_session(card, path_for, config), card)
     if card.backend == "fused_embedder":
         parts = [
             build_embedder(catalog[name], path_for, catalog=catalog, config=config)
