@@ -79,6 +79,8 @@ class PipelineConfig:
             (OpenVINO/onnxruntime), ``"cuda"`` (PyTorch on the GPU) or ``"torch-cpu"``
             (the PyTorch path on the CPU, for testing it without a GPU).
         half: float16 inference on CUDA.
+        liveness_models: presentation-attack models averaged when liveness is asked for.
+        liveness_threshold: bona fide score at or above which a face counts as live.
     """
 
     detector: str = "yunet"
@@ -91,6 +93,8 @@ class PipelineConfig:
     threads: int = 0
     device: str = "auto"
     half: bool = False
+    liveness_models: tuple[str, ...] = ("minifasnet-v2", "minifasnet-v1se")
+    liveness_threshold: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_score <= self.low_score <= 1.0:

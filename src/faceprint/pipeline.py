@@ -6,19 +6,24 @@ The pipeline composes backends built from model cards; it never touches the gall
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from faceprint.backends.protocols import Detector, Embedder, LandmarkRefiner
-from faceprint.backends.registry import build_detector, build_embedder, build_landmarks
+from faceprint.backends.protocols import Detector, Embedder, LandmarkRefiner, LivenessDetector
+from faceprint.backends.registry import (
+    build_detector,
+    build_embedder,
+    build_landmarks,
+    build_liveness,
+)
 from faceprint.config import PipelineConfig
 from faceprint.core.boxes import primary_face_index
 from faceprint.core.calibration import CalibrationCurve
 from faceprint.core.thresholds import identification_threshold, verification_threshold
-from faceprint.errors import ModelMismatchError, MultipleFacesError, NoFaceError
+from faceprint.errors import ConfigError, ModelMismatchError, MultipleFacesError, NoFaceError
 from faceprint.models.card import Catalog, ModelCard, load_catalog
 from faceprint.models.runtime import resolve_device
 from faceprint.models.store import ModelStore
@@ -41,11 +46,18 @@ class FacePipeline:
         embedder: Embedder,
         landmarks: LandmarkRefiner | None = None,
         calibration: CalibrationCurve | None = None,
+        liveness: Callable[[], LivenessDetector] | LivenessDetector | None = None,
     ) -> None:
         self.detector = detector
         self.embedder = embedder
         self.landmarks = landmarks
         self.calibration = calibration
+        self._liveness: LivenessDetector | None = None
+        self._liveness_factory: Callable[[], LivenessDetector] | None = None
+        if isinstance(liveness, LivenessDetector):
+            self._liveness = liveness
+        else:
+            self._liveness_factory = liveness
 
     @classmethod
     def from_config(
@@ -86,12 +98,33 @@ class FacePipeline:
             config.landmarks,
             config.embedder,
         )
+
+        def liveness() -> LivenessDetector:
+            cards = [catalog[name] for name in config.liveness_models]
+            return build_liveness(cards, path_for, config=config)
+
         return cls(
             detector=detector,
             embedder=embedder,
             landmarks=refiner,
             calibration=embed_card.calibration,
+            liveness=liveness,
         )
+
+    @property
+    def liveness_detector(self) -> LivenessDetector:
+        """The presentation-attack detector, built on first use.
+
+        Raises:
+            ConfigError: the pipeline was built without one.
+        """
+        if self._liveness is None:
+            if self._liveness_factory is None:
+                raise ConfigError(
+                    "this pipeline has no liveness models; pass liveness= or use from_config"
+                )
+            self._liveness = self._liveness_factory()
+        return self._liveness
 
     @property
     def model_id(self) -> str:
@@ -116,9 +149,16 @@ class FacePipeline:
             for (_, det), vec in zip(items, vectors, strict=True)
         ]
 
-    def analyze(self, image: ImageArray) -> list[Face]:
-        """Every face in the image with its embedding, best detector score first."""
-        return self.analyze_batch([image])[0]
+    def analyze(self, image: ImageArray, *, liveness: bool = False) -> list[Face]:
+        """Every face in the image with its embedding, best detector score first.
+
+        With ``liveness`` each face also carries a presentation-attack verdict.
+        """
+        faces = self.analyze_batch([image])[0]
+        if not liveness or not faces:
+            return faces
+        verdicts = self.liveness_detector.score(image, [f.detection for f in faces])
+        return [replace(f, liveness=v) for f, v in zip(faces, verdicts, strict=True)]
 
     def detect_batch(self, images: Sequence[ImageArray]) -> list[list[Detection]]:
         """:meth:`detect` for many images, batched where the backends support it."""

@@ -83,12 +83,26 @@ class Embedding:
         return int(self.vector.shape[0])
 
 
+@dataclass(frozen=True, slots=True)
+class Liveness:
+    """Presentation-attack detection for one face.
+
+    ``score`` is the probability-like bona fide score in [0, 1]; the face is judged live
+    when ``score >= threshold``.
+    """
+
+    score: float
+    is_live: bool
+    threshold: float
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Face:
-    """A detected face with its embedding."""
+    """A detected face with its embedding (and liveness when it was asked for)."""
 
     detection: Detection
     embedding: Embedding
+    liveness: Liveness | None = None
 
 
 @dataclass(frozen=True, slots=True)

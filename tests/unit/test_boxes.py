@@ -62,3 +62,25 @@ def test_primary_face_prefers_large_central_face():
 def test_primary_face_requires_detections():
     with pytest.raises(ValueError):
         primary_face_index([], image_width=10, image_height=10)
+
+
+def test_context_box_scales_about_centre_and_shifts_inside():
+    from faceprint.core.boxes import context_box
+
+    # fits: 2× about the centre (50, 50)
+    assert context_box((40, 40, 60, 60), scale=2.0, image_width=200, image_height=200) == (
+        30.0,
+        30.0,
+        70.0,
+        70.0,
+    )
+    # near the left/top edge: shifted right/down, size kept
+    box = context_box((0, 0, 20, 20), scale=2.0, image_width=200, image_height=200)
+    assert box == (0.0, 0.0, 40.0, 40.0)
+    # near the right/bottom edge
+    box = context_box((180, 180, 199, 199), scale=2.0, image_width=200, image_height=200)
+    assert box[2] == 199.0 and box[3] == 199.0 and box[2] - box[0] == pytest.approx(38.0)
+    # too big for the image: scale reduced so the box fits
+    box = context_box((50, 50, 150, 150), scale=4.0, image_width=200, image_height=200)
+    assert box[2] - box[0] == pytest.approx(199.0)
+    assert box[0] >= 0 and box[2] <= 199.0

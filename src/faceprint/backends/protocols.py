@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from faceprint.types import Detection, ImageArray
+from faceprint.types import Detection, ImageArray, Liveness
 
 
 @runtime_checkable
@@ -50,4 +50,16 @@ class Embedder(Protocol):
         Returns:
             An N×D float32 array of unit-norm rows, one per input face, same order.
         """
+        ...
+
+
+@runtime_checkable
+class LivenessDetector(Protocol):
+    """Judges whether each detected face is a live person or a presentation attack."""
+
+    name: str
+    threshold: float
+
+    def score(self, image: ImageArray, detections: Sequence[Detection]) -> list[Liveness]:
+        """One :class:`Liveness` per detection, same order."""
         ...

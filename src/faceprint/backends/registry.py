@@ -8,6 +8,7 @@ from pathlib import Path
 
 from faceprint.backends.aligned_embedder import AlignedEmbedder
 from faceprint.backends.fused_embedder import FusedEmbedder
+from faceprint.backends.minifasnet import MiniFASNetLiveness
 from faceprint.backends.omz_landmarks import OMZLandmarkRefiner
 from faceprint.backends.protocols import Detector, Embedder, LandmarkRefiner
 from faceprint.backends.yunet import TorchYuNetRunner, YuNetDetector
@@ -98,3 +99,21 @@ def build_embedder(
         ]
         return FusedEmbedder(parts, card.weights, name=card.name)
     raise ConfigError(f"embedding backend {card.backend!r} ({card.name}) is not available")
+
+
+def build_liveness(
+    cards: list[ModelCard], path_for: PathFor, *, config: PipelineConfig
+) -> MiniFASNetLiveness:
+    """The liveness ensemble for ``cards`` (run by the cards' CPU runtimes).
+
+    Raises:
+        ConfigError: a card is not a liveness model this build can run.
+    """
+    models = []
+    for card in cards:
+        _require_task(card, "liveness")
+        if card.backend != "minifasnet":
+            raise ConfigError(f"liveness backend {card.backend!r} ({card.name}) is not available")
+        session = open_session(path_for(card), runtime=card.runtime, threads=config.threads)
+        models.append((session, card))
+    return MiniFASNetLiveness(models, threshold=config.liveness_threshold)

@@ -389,6 +389,64 @@ def verify(
     _run(body)
 
 
+@app.command()
+def analyze(
+    images: Annotated[list[Path], typer.Argument(help="Image files or folders.")],
+    accept: AcceptOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Per face: box, score, issue flags and liveness (presentation-attack detection)."""
+
+    def body() -> None:
+        from faceprint.recognition import iter_sources
+
+        pipeline = _pipeline(accept=accept)
+        results: list[dict[str, Any]] = []
+        for path in iter_sources(images):
+            decoded = _decode_or_report(path, results, as_json=as_json)
+            if decoded is None:
+                continue
+            faces = pipeline.analyze(decoded.pixels, liveness=True)
+            results.append(
+                {
+                    "image": str(path),
+                    "faces": [
+                        {
+                            "bbox_xyxy": f.detection.bbox_xyxy,
+                            "score": f.detection.score,
+                            "landmarks_5": f.detection.landmarks_5,
+                            "issues": f.detection.issues,
+                            "liveness": f.liveness,
+                        }
+                        for f in faces
+                    ],
+                }
+            )
+            if as_json:
+                continue
+            output.stdout.print(f"{path}: {len(faces)} face(s)", highlight=False, markup=False)
+            for f in faces:
+                live = f.liveness
+                verdict = "-" if live is None else ("live" if live.is_live else "SPOOF SUSPECTED")
+                score = (
+                    ""
+                    if live is None
+                    else f" (bona fide {live.score:.3f}, threshold {live.threshold})"
+                )
+                flags = f" [{','.join(f.detection.issues)}]" if f.detection.issues else ""
+                output.stdout.print(
+                    f"  box={output.fmt_box(f.detection.bbox_xyxy)} {verdict}{score}{flags}",
+                    highlight=False,
+                    markup=False,
+                )
+        if as_json:
+            output.print_json(results)
+        if results and all("error" in r for r in results):
+            raise typer.Exit(output.EXIT_IMAGE)
+
+    _run(body)
+
+
 # --- enroll / identify ----------------------------------------------------------------
 
 

@@ -76,3 +76,26 @@ def primary_face_index(
         if value > best_value:
             best, best_value = i, value
     return best
+
+
+def context_box(bbox_xyxy: BBox, *, scale: float, image_width: int, image_height: int) -> BBox:
+    """The face box enlarged ``scale`` times about its centre, shifted (not clipped) to
+    stay inside the image, as Silent-Face's MiniFASNet models were trained on.
+
+    The scale is reduced if the enlarged box would not fit in the image at all.
+    """
+    x1, y1, x2, y2 = bbox_xyxy
+    w, h = max(x2 - x1, 1e-6), max(y2 - y1, 1e-6)
+    scale = min((image_height - 1) / h, (image_width - 1) / w, scale)
+    nw, nh = w * scale, h * scale
+    cx, cy = x1 + w / 2.0, y1 + h / 2.0
+    left, top, right, bottom = cx - nw / 2.0, cy - nh / 2.0, cx + nw / 2.0, cy + nh / 2.0
+    if left < 0:
+        right, left = right - left, 0.0
+    if top < 0:
+        bottom, top = bottom - top, 0.0
+    if right > image_width - 1:
+        left, right = left - (right - image_width + 1), image_width - 1.0
+    if bottom > image_height - 1:
+        top, bottom = top - (bottom - image_height + 1), image_height - 1.0
+    return (left, top, right, bottom)
