@@ -81,6 +81,7 @@ class PipelineConfig:
         half: float16 inference on CUDA.
         liveness_models: presentation-attack models averaged when liveness is asked for.
         liveness_threshold: bona fide score at or above which a face counts as live.
+        attribute_models: age/gender, expression and head-pose models for attributes.
     """
 
     detector: str = "yunet"
@@ -95,6 +96,7 @@ class PipelineConfig:
     half: bool = False
     liveness_models: tuple[str, ...] = ("minifasnet-v2", "minifasnet-v1se")
     liveness_threshold: float = 0.5
+    attribute_models: tuple[str, ...] = ("age-gender-0013", "emotions-0003", "head-pose-0001")
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_score <= self.low_score <= 1.0:

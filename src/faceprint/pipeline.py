@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from faceprint.backends.omz_attributes import OMZAttributes
 from faceprint.backends.protocols import Detector, Embedder, LandmarkRefiner, LivenessDetector
 from faceprint.backends.registry import (
+    build_attributes,
     build_detector,
     build_embedder,
     build_landmarks,
@@ -47,6 +49,7 @@ class FacePipeline:
         landmarks: LandmarkRefiner | None = None,
         calibration: CalibrationCurve | None = None,
         liveness: Callable[[], LivenessDetector] | LivenessDetector | None = None,
+        attributes: Callable[[], OMZAttributes] | None = None,
     ) -> None:
         self.detector = detector
         self.embedder = embedder
@@ -58,6 +61,8 @@ class FacePipeline:
             self._liveness = liveness
         else:
             self._liveness_factory = liveness
+        self._attributes: OMZAttributes | None = None
+        self._attributes_factory = attributes
 
     @classmethod
     def from_config(
@@ -103,13 +108,31 @@ class FacePipeline:
             cards = [catalog[name] for name in config.liveness_models]
             return build_liveness(cards, path_for, config=config)
 
+        def attributes() -> OMZAttributes:
+            cards = [catalog[name] for name in config.attribute_models]
+            return build_attributes(cards, path_for, config=config)
+
         return cls(
             detector=detector,
             embedder=embedder,
             landmarks=refiner,
             calibration=embed_card.calibration,
             liveness=liveness,
+            attributes=attributes,
         )
+
+    @property
+    def attribute_estimator(self) -> OMZAttributes:
+        """Age/gender, expression and head-pose models, built on first use.
+
+        Raises:
+            ConfigError: the pipeline was built without them.
+        """
+        if self._attributes is None:
+            if self._attributes_factory is None:
+                raise ConfigError("this pipeline has no attribute models; use from_config")
+            self._attributes = self._attributes_factory()
+        return self._attributes
 
     @property
     def liveness_detector(self) -> LivenessDetector:
@@ -149,16 +172,25 @@ class FacePipeline:
             for (_, det), vec in zip(items, vectors, strict=True)
         ]
 
-    def analyze(self, image: ImageArray, *, liveness: bool = False) -> list[Face]:
+    def analyze(
+        self, image: ImageArray, *, liveness: bool = False, attributes: bool = False
+    ) -> list[Face]:
         """Every face in the image with its embedding, best detector score first.
 
-        With ``liveness`` each face also carries a presentation-attack verdict.
+        With ``liveness`` each face also carries a presentation-attack verdict; with
+        ``attributes`` its age, gender, expression and head pose.
         """
         faces = self.analyze_batch([image])[0]
-        if not liveness or not faces:
+        if not faces:
             return faces
-        verdicts = self.liveness_detector.score(image, [f.detection for f in faces])
-        return [replace(f, liveness=v) for f, v in zip(faces, verdicts, strict=True)]
+        detections = [f.detection for f in faces]
+        if liveness:
+            verdicts = self.liveness_detector.score(image, detections)
+            faces = [replace(f, liveness=v) for f, v in zip(faces, verdicts, strict=True)]
+        if attributes:
+            estimates = self.attribute_estimator.estimate(image, detections)
+            faces = [replace(f, attributes=a) for f, a in zip(faces, estimates, strict=True)]
+        return faces
 
     def detect_batch(self, images: Sequence[ImageArray]) -> list[list[Detection]]:
         """:meth:`detect` for many images, batched where the backends support it."""

@@ -96,13 +96,35 @@ class Liveness:
     threshold: float
 
 
+@dataclass(frozen=True, slots=True)
+class Attributes:
+    """Estimated attributes of one face.
+
+    ``age`` in years; ``gender`` is ``"female"`` or ``"male"`` with ``gender_score`` the
+    model's probability for it; ``expression`` is the most likely of ``expressions``
+    (name, probability); ``yaw``, ``pitch``, ``roll`` are head-pose angles in degrees
+    (yaw > 0: the face turns to the image's left). Estimates, with the biases stated in
+    docs/models.md — never identity evidence.
+    """
+
+    age: float
+    gender: str
+    gender_score: float
+    expression: str
+    expressions: tuple[tuple[str, float], ...]
+    yaw: float
+    pitch: float
+    roll: float
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Face:
-    """A detected face with its embedding (and liveness when it was asked for)."""
+    """A detected face with its embedding (and liveness / attributes when asked for)."""
 
     detection: Detection
     embedding: Embedding
     liveness: Liveness | None = None
+    attributes: Attributes | None = None
 
 
 @dataclass(frozen=True, slots=True)

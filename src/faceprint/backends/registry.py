@@ -9,6 +9,7 @@ from pathlib import Path
 from faceprint.backends.aligned_embedder import AlignedEmbedder
 from faceprint.backends.fused_embedder import FusedEmbedder
 from faceprint.backends.minifasnet import MiniFASNetLiveness
+from faceprint.backends.omz_attributes import OMZAttributes
 from faceprint.backends.omz_landmarks import OMZLandmarkRefiner
 from faceprint.backends.protocols import Detector, Embedder, LandmarkRefiner
 from faceprint.backends.yunet import TorchYuNetRunner, YuNetDetector
@@ -117,3 +118,30 @@ def build_liveness(
         session = open_session(path_for(card), runtime=card.runtime, threads=config.threads)
         models.append((session, card))
     return MiniFASNetLiveness(models, threshold=config.liveness_threshold)
+
+
+_ATTRIBUTE_KEYS = {
+    "omz_age_gender": "age_gender",
+    "omz_emotions": "emotions",
+    "omz_head_pose": "head_pose",
+}
+
+
+def build_attributes(
+    cards: list[ModelCard], path_for: PathFor, *, config: PipelineConfig
+) -> OMZAttributes:
+    """Age/gender, expression and head-pose estimation (run by the cards' CPU runtimes).
+
+    Raises:
+        ConfigError: a card is not one of the supported attribute models.
+    """
+    models: dict[str, tuple[object, ModelCard]] = {}
+    for card in cards:
+        key = _ATTRIBUTE_KEYS.get(card.backend)
+        if key is None:
+            raise ConfigError(f"attribute backend {card.backend!r} ({card.name}) is not available")
+        models[key] = (
+            open_session(path_for(card), runtime=card.runtime, threads=config.threads),
+            card,
+        )
+    return OMZAttributes(models)

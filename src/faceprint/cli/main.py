@@ -395,7 +395,7 @@ def analyze(
     accept: AcceptOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Per face: box, score, issue flags and liveness (presentation-attack detection)."""
+    """Per face: box, score, issue flags, liveness, age, gender, expression, head pose."""
 
     def body() -> None:
         from faceprint.recognition import iter_sources
@@ -406,7 +406,7 @@ def analyze(
             decoded = _decode_or_report(path, results, as_json=as_json)
             if decoded is None:
                 continue
-            faces = pipeline.analyze(decoded.pixels, liveness=True)
+            faces = pipeline.analyze(decoded.pixels, liveness=True, attributes=True)
             results.append(
                 {
                     "image": str(path),
@@ -417,6 +417,7 @@ def analyze(
                             "landmarks_5": f.detection.landmarks_5,
                             "issues": f.detection.issues,
                             "liveness": f.liveness,
+                            "attributes": f.attributes,
                         }
                         for f in faces
                     ],
@@ -434,8 +435,15 @@ def analyze(
                     else f" (bona fide {live.score:.3f}, threshold {live.threshold})"
                 )
                 flags = f" [{','.join(f.detection.issues)}]" if f.detection.issues else ""
+                a = f.attributes
+                attrs = (
+                    ""
+                    if a is None
+                    else f"; {a.gender} ({a.gender_score:.2f}), ~{a.age:.0f} y, {a.expression}, "
+                    f"yaw {a.yaw:+.0f} pitch {a.pitch:+.0f} roll {a.roll:+.0f}"
+                )
                 output.stdout.print(
-                    f"  box={output.fmt_box(f.detection.bbox_xyxy)} {verdict}{score}{flags}",
+                    f"  box={output.fmt_box(f.detection.bbox_xyxy)} {verdict}{score}{attrs}{flags}",
                     highlight=False,
                     markup=False,
                 )

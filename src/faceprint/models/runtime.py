@@ -120,6 +120,11 @@ class OpenVINOSession:
     def name(self) -> str:
         return self._name
 
+    @property
+    def output_names(self) -> list[str]:
+        """Names of the model's outputs, in the order :meth:`run` returns them."""
+        return [o.get_any_name() for o in self._compiled.outputs]
+
     def _infer(self, batch: NDArray[np.float32]) -> list[NDArray[np.float32]]:
         try:
             self._request.infer({0: np.ascontiguousarray(batch, dtype=np.float32)})
@@ -160,6 +165,7 @@ class OnnxRuntimeSession:
         if len(inputs) != 1:
             raise ModelRuntimeError(f"{path.name}: expected one input, got {len(inputs)}")
         self._input = inputs[0].name
+        self._batch_one = bool(inputs[0].shape) and inputs[0].shape[0] == 1
         self._name = path.name
 
     @property
@@ -167,6 +173,9 @@ class OnnxRuntimeSession:
         return self._name
 
     def run(self, batch: NDArray[np.float32]) -> list[NDArray[np.float32]]:
+        if self._batch_one and len(batch) > 1:  # a graph exported with a fixed batch of 1
+            parts = [self.run(batch[i : i + 1]) for i in range(len(batch))]
+            return [np.concatenate(outs, axis=0) for outs in zip(*parts, strict=True)]
         try:
             outputs = self._session.run(
                 None, {self._input: np.ascontiguousarray(batch, dtype=np.float32)}
