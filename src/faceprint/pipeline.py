@@ -22,8 +22,10 @@ from faceprint.backends.registry import (
     build_liveness,
 )
 from faceprint.config import PipelineConfig
+from faceprint.core.align import align
 from faceprint.core.boxes import primary_face_index
 from faceprint.core.calibration import CalibrationCurve
+from faceprint.core.quality import QualityPolicy, assess
 from faceprint.core.thresholds import identification_threshold, verification_threshold
 from faceprint.errors import ConfigError, ModelMismatchError, MultipleFacesError, NoFaceError
 from faceprint.models.card import Catalog, ModelCard, load_catalog
@@ -173,12 +175,19 @@ class FacePipeline:
         ]
 
     def analyze(
-        self, image: ImageArray, *, liveness: bool = False, attributes: bool = False
+        self,
+        image: ImageArray,
+        *,
+        liveness: bool = False,
+        attributes: bool = False,
+        quality: bool | QualityPolicy = False,
     ) -> list[Face]:
         """Every face in the image with its embedding, best detector score first.
 
         With ``liveness`` each face also carries a presentation-attack verdict; with
-        ``attributes`` its age, gender, expression and head pose.
+        ``attributes`` its age, gender, expression and head pose; with ``quality`` (True
+        for the default :class:`QualityPolicy`, or a policy) its quality measures and the
+        reasons it fails the policy (head pose is estimated for this).
         """
         faces = self.analyze_batch([image])[0]
         if not faces:
@@ -187,9 +196,25 @@ class FacePipeline:
         if liveness:
             verdicts = self.liveness_detector.score(image, detections)
             faces = [replace(f, liveness=v) for f, v in zip(faces, verdicts, strict=True)]
-        if attributes:
+        if attributes or quality:
             estimates = self.attribute_estimator.estimate(image, detections)
-            faces = [replace(f, attributes=a) for f, a in zip(faces, estimates, strict=True)]
+            if attributes:
+                faces = [replace(f, attributes=a) for f, a in zip(faces, estimates, strict=True)]
+        if quality:
+            policy = quality if isinstance(quality, QualityPolicy) else QualityPolicy()
+            faces = [
+                replace(
+                    f,
+                    quality=assess(
+                        f.detection,
+                        align(image, f.detection.landmarks_array(), template="arcface_112")[0],
+                        policy=policy,
+                        pose=(a.yaw, a.pitch, a.roll),
+                        liveness=f.liveness,
+                    ),
+                )
+                for f, a in zip(faces, estimates, strict=True)
+            ]
         return faces
 
     def detect_batch(self, images: Sequence[ImageArray]) -> list[list[Detection]]:

@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from faceprint.core.align import align
+from faceprint.core.quality import QualityPolicy, assess
 from faceprint.errors import ImageError, NoFaceError
 from faceprint.gallery import FaceRecord, Gallery
 from faceprint.media.images import DecodedImage, decode_image, find_images
@@ -74,8 +76,12 @@ def enroll_images(
     *,
     collection: str = "default",
     progress: Progress | None = None,
+    quality: QualityPolicy | None = None,
 ) -> EnrollReport:
     """Enroll the most prominent face of each image as ``person``.
+
+    With a ``quality`` policy, faces that fail it are skipped with their reasons
+    (e.g. ``face_too_small``, ``blurry``, ``extreme_pose``, ``too_dark``).
 
     Unreadable images and images without a face are skipped with a reason; all faces of
     the person are written in one transaction.
@@ -83,7 +89,7 @@ def enroll_images(
     Raises:
         faceprint.errors.ModelMismatchError: the gallery is pinned to another model.
     """
-    return _enroll({person: list(sources)}, pipeline, gallery, collection, progress)
+    return _enroll({person: list(sources)}, pipeline, gallery, collection, progress, quality)
 
 
 def enroll_tree(
@@ -93,8 +99,11 @@ def enroll_tree(
     *,
     collection: str = "default",
     progress: Progress | None = None,
+    quality: QualityPolicy | None = None,
 ) -> EnrollReport:
     """Enroll a folder tree ``root/<person>/<images>``: one person per sub-folder.
+
+    ``quality`` as in :func:`enroll_images`.
 
     Raises:
         faceprint.errors.ImageNotFoundError: ``root`` does not exist.
@@ -108,7 +117,7 @@ def enroll_tree(
             log.warning("ignoring %s: images must be in a per-person sub-folder", image)
             continue
         people.setdefault(rel.parts[0], []).append(image)
-    return _enroll(people, pipeline, gallery, collection, progress)
+    return _enroll(people, pipeline, gallery, collection, progress, quality)
 
 
 CHUNK = 32
@@ -136,12 +145,22 @@ def _decode_chunk(
     return out
 
 
+def _quality_reasons(
+    pipeline: FacePipeline, image: ImageArray, detection: Detection, policy: QualityPolicy
+) -> tuple[str, ...]:
+    (attrs,) = pipeline.attribute_estimator.estimate(image, [detection])
+    crop = align(image, detection.landmarks_array(), template="arcface_112")[0]
+    result = assess(detection, crop, policy=policy, pose=(attrs.yaw, attrs.pitch, attrs.roll))
+    return result.reasons
+
+
 def _enroll(
     people: dict[str, list[str | Path]],
     pipeline: FacePipeline,
     gallery: Gallery,
     collection: str,
     progress: Progress | None,
+    quality: QualityPolicy | None = None,
     workers: int = 2,
 ) -> EnrollReport:
     items = [(person, source) for person, sources in sorted(people.items()) for source in sources]
@@ -159,6 +178,12 @@ def _enroll(
                     skipped.append(Skipped(str(source), exc.code, str(exc)))
                     continue
                 primary = pipeline.primary_detection(decoded.pixels, detections=detections)
+                if quality is not None:
+                    reasons = _quality_reasons(pipeline, decoded.pixels, primary, quality)
+                    if reasons:
+                        message = f"{source}: fails the quality policy: {', '.join(reasons)}"
+                        skipped.append(Skipped(str(source), reasons[0], message))
+                        continue
                 batch.append((person, source, decoded, primary, len(detections)))
             faces = pipeline.embed_many([(d.pixels, det) for _, _, d, det, _ in batch])
             by_person: dict[str, list[tuple[str | Path, DecodedImage, Face, int]]] = {}

@@ -117,6 +117,34 @@ class Attributes:
     roll: float
 
 
+@dataclass(frozen=True, slots=True)
+class Quality:
+    """Named quality measures of one face, an overall score and the reasons it fails the
+    policy it was checked against (empty when it passes).
+
+    ``face_size`` is the shorter box side in pixels; ``sharpness`` the variance of the
+    Laplacian of the 112×112 aligned grey crop over the crop's own variance;
+    ``brightness`` and ``contrast`` the mean and standard deviation of that crop in
+    [0, 1]; angles in degrees (``None`` when head pose was not estimated); ``score`` in
+    [0, 1], higher is better.
+    """
+
+    face_size: float
+    sharpness: float
+    brightness: float
+    contrast: float
+    detector_score: float
+    yaw: float | None
+    pitch: float | None
+    roll: float | None
+    score: float
+    reasons: tuple[str, ...]
+
+    @property
+    def acceptable(self) -> bool:
+        return not self.reasons
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Face:
     """A detected face with its embedding (and liveness / attributes when asked for)."""
@@ -125,6 +153,7 @@ class Face:
     embedding: Embedding
     liveness: Liveness | None = None
     attributes: Attributes | None = None
+    quality: Quality | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -395,7 +395,7 @@ def analyze(
     accept: AcceptOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Per face: box, score, issue flags, liveness, age, gender, expression, head pose."""
+    """Per face: box, issue flags, liveness, quality, age, gender, expression, head pose."""
 
     def body() -> None:
         from faceprint.recognition import iter_sources
@@ -406,7 +406,7 @@ def analyze(
             decoded = _decode_or_report(path, results, as_json=as_json)
             if decoded is None:
                 continue
-            faces = pipeline.analyze(decoded.pixels, liveness=True, attributes=True)
+            faces = pipeline.analyze(decoded.pixels, liveness=True, attributes=True, quality=True)
             results.append(
                 {
                     "image": str(path),
@@ -418,6 +418,7 @@ def analyze(
                             "issues": f.detection.issues,
                             "liveness": f.liveness,
                             "attributes": f.attributes,
+                            "quality": f.quality,
                         }
                         for f in faces
                     ],
@@ -435,6 +436,11 @@ def analyze(
                     else f" (bona fide {live.score:.3f}, threshold {live.threshold})"
                 )
                 flags = f" [{','.join(f.detection.issues)}]" if f.detection.issues else ""
+                if f.quality is not None:
+                    q = f.quality
+                    flags += f"; quality {q.score:.2f}" + (
+                        f" ({', '.join(q.reasons)})" if q.reasons else " (ok)"
+                    )
                 a = f.attributes
                 attrs = (
                     ""
@@ -469,6 +475,14 @@ def enroll(
     ] = None,
     gallery: GalleryOpt = None,
     collection: CollectionOpt = "default",
+    quality: Annotated[
+        bool,
+        typer.Option(
+            "--quality/--no-quality",
+            help="Skip faces that fail the default quality policy (too small, blurry, "
+            "extreme pose, too dark, low confidence), with the reason.",
+        ),
+    ] = False,
     embedder: EmbedderOpt = "sface",
     accept: AcceptOpt = False,
     as_json: JsonOpt = False,
@@ -476,6 +490,7 @@ def enroll(
     """Add faces to a gallery (created if missing, pinned to the embedding model)."""
 
     def body() -> None:
+        from faceprint.core.quality import QualityPolicy
         from faceprint.gallery import Gallery
         from faceprint.recognition import enroll_images, enroll_tree, iter_sources
 
@@ -486,16 +501,25 @@ def enroll(
             Gallery.open(path, model_id=pipeline.model_id) as g,
             output.progress_bar("enrolling", enabled=not as_json and not STATE.quiet) as bar,
         ):
+            policy = QualityPolicy() if quality else None
             if person:
                 report = enroll_images(
-                    pipeline, g, person, iter_sources(paths), collection=collection, progress=bar
+                    pipeline,
+                    g,
+                    person,
+                    iter_sources(paths),
+                    collection=collection,
+                    progress=bar,
+                    quality=policy,
                 )
             else:
                 if len(paths) != 1 or not paths[0].is_dir():
                     raise typer.BadParameter(
                         "without --person, give one folder laid out as DIR/<person>/<images>"
                     )
-                report = enroll_tree(pipeline, g, paths[0], collection=collection, progress=bar)
+                report = enroll_tree(
+                    pipeline, g, paths[0], collection=collection, progress=bar, quality=policy
+                )
         if as_json:
             output.print_json({"gallery": str(path), **output.to_jsonable(report)})
             return
