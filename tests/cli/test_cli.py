@@ -254,3 +254,31 @@ def test_eval_identify_on_an_lfw_tree(run, tmp_path):
     assert report["rank1"] >= 0.95
     assert 0.0 <= report["fnir"] <= 0.2
     assert "rank-1" in result.stdout
+
+
+def test_eval_quality_small(run, tmp_path):
+    lines = (LFW / "pairs.txt").read_text().splitlines()[1:]
+    same = [line for line in lines if len(line.split()) == 3]
+    diff = [line for line in lines if len(line.split()) == 4]
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("\n".join(["1 10", *same[:10], *diff[:10]]) + "\n")
+    out, plot = tmp_path / "erc.json", tmp_path / "erc.png"
+    result = run(
+        "eval",
+        "quality",
+        "--root",
+        str(LFW / "images"),
+        "--pairs",
+        str(pairs),
+        "--json-out",
+        str(out),
+        "--plot",
+        str(plot),
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    points = report["points"]
+    assert [p["pairs"] for p in points] == [20, 20, 20, 19, 18, 16]
+    assert all(0.0 <= p["fnmr"] <= 1.0 and 0.0 <= p["fmr"] <= 1.0 for p in points)
+    assert report["threshold_fmr"] == pytest.approx(1e-3)
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -790,6 +790,34 @@ def eval_identify(
     _run(body)
 
 
+@eval_app.command("quality")
+def eval_quality(
+    root: Annotated[Path, typer.Option(help="LFW images folder.")],
+    pairs: Annotated[Path, typer.Option(help="pairs.txt (View 2).")],
+    embedder: EmbedderOpt = "sface",
+    json_out: Annotated[
+        Path | None, typer.Option("--json-out", "--json", help="Write the JSON report here.")
+    ] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write the curve as a PNG.")] = None,
+    accept: AcceptOpt = False,
+) -> None:
+    """Error-vs-reject: does dropping the lowest-quality pairs lower the error?"""
+
+    def body() -> None:
+        from faceprint.eval.runner import run_error_vs_reject
+
+        pipeline = _pipeline(embedder=embedder, accept=accept)
+        with output.progress_bar("embedding LFW", enabled=not STATE.quiet) as bar:
+            report = run_error_vs_reject(pipeline, root=root, pairs_file=pairs, progress=bar)
+        if json_out:
+            _write_json(json_out, report)
+        if plot:
+            report.plot(plot)
+        output.stdout.print(report.summary(), highlight=False, markup=False)
+
+    _run(body)
+
+
 @eval_app.command("calibrate")
 def eval_calibrate(
     root: Annotated[Path, typer.Option(help="LFW images folder.")],
