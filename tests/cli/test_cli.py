@@ -282,3 +282,18 @@ def test_eval_quality_small(run, tmp_path):
     assert all(0.0 <= p["fnmr"] <= 1.0 and 0.0 <= p["fmr"] <= 1.0 for p in points)
     assert report["threshold_fmr"] == pytest.approx(1e-3)
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_eval_liveness_small(run, tmp_path):
+    out = tmp_path / "live.json"
+    result = run("eval", "liveness", "--images", str(SAMPLES / "known"), "--json-out", str(out))
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["bona_fide"] == 10 and report["threshold"] == 0.5
+    assert [name for name, _, _ in report["apcer"]] == [
+        "screen_replay",
+        "printed_photo",
+        "photo_of_photo",
+    ]
+    assert all(0.0 <= rate <= 1.0 for _, _, rate in report["apcer"])
+    assert 0.0 <= report["bpcer"] <= 1.0

@@ -818,6 +818,34 @@ def eval_quality(
     _run(body)
 
 
+@eval_app.command("liveness")
+def eval_liveness(
+    images: Annotated[
+        Path, typer.Option(help="Folder of bona fide photos (searched recursively).")
+    ],
+    every: Annotated[int, typer.Option(min=1, help="Use every N-th image (sorted).")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated attacks.")] = 0,
+    json_out: Annotated[
+        Path | None, typer.Option("--json-out", "--json", help="Write the JSON report here.")
+    ] = None,
+) -> None:
+    """BPCER on bona fide photos and APCER per simulated attack (screen, print, photo)."""
+
+    def body() -> None:
+        from faceprint.eval.runner import run_liveness_eval
+        from faceprint.recognition import iter_sources
+
+        pipeline = _pipeline()
+        paths = iter_sources([images])[::every]
+        with output.progress_bar("liveness", enabled=not STATE.quiet) as bar:
+            report = run_liveness_eval(pipeline, paths, seed=seed, progress=bar)
+        if json_out:
+            _write_json(json_out, report)
+        output.stdout.print(report.summary(), highlight=False, markup=False)
+
+    _run(body)
+
+
 @eval_app.command("calibrate")
 def eval_calibrate(
     root: Annotated[Path, typer.Option(help="LFW images folder.")],
