@@ -8,7 +8,7 @@ export FACEPRINT_HOME ?= $(abspath .faceprint-home)
 export FACEPRINT_OFFLINE ?= 1
 export FACEPRINT_SHARED ?= $(SHARED)
 
-.PHONY: install demo test unit lint typecheck eval-lfw bench bench-peer clean
+.PHONY: install demo test unit lint typecheck eval-lfw bench bench-peer bench-attributes clean
 
 $(BIN)/faceprint: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ bench-peer: install  ## faceprint vs the face_recognition package on the same im
 	$(BIN)/python -m pip install --quiet dlib-bin face_recognition_models "setuptools<81"  # the peer needs pkg_resources
 	$(BIN)/python -m pip install --quiet --no-deps face_recognition
 	OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 $(BIN)/python benchmarks/compare_peer.py --limit 1000
+
+bench-attributes: install  ## gender accuracy on LFW against first-name-derived labels
+	$(BIN)/python -m pip install --quiet gender-guesser  # GPL-3.0: benchmark-only, never a dependency
+	$(BIN)/python benchmarks/attributes_lfw.py
 
 clean:
 	rm -rf $(VENV) .faceprint-home .demo-gallery.db .pytest_cache .mypy_cache .ruff_cache
