@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from faceprint.core.align import align
@@ -62,10 +62,15 @@ class EnrollReport:
 
 @dataclass(frozen=True, slots=True)
 class FaceIdentification:
-    """One face found in a probe image and the gallery's answer for it."""
+    """One face found in a probe image and the gallery's answer for it.
+
+    ``rejected`` names why the face was not identified despite its candidates (e.g.
+    ``"spoof_suspected"`` under a gallery's liveness policy); ``None`` otherwise.
+    """
 
     face: Face
     identification: Identification
+    rejected: str | None = None
 
 
 def enroll_images(
@@ -178,6 +183,15 @@ def _enroll(
                     skipped.append(Skipped(str(source), exc.code, str(exc)))
                     continue
                 primary = pipeline.primary_detection(decoded.pixels, detections=detections)
+                if gallery.require_liveness:
+                    (verdict,) = pipeline.liveness_detector.score(decoded.pixels, [primary])
+                    if not verdict.is_live:
+                        message = (
+                            f"{source}: presentation attack suspected (bona fide score "
+                            f"{verdict.score:.3f} < {verdict.threshold}); the gallery requires liveness"
+                        )
+                        skipped.append(Skipped(str(source), "spoof_suspected", message))
+                        continue
                 if quality is not None:
                     reasons = _quality_reasons(pipeline, decoded.pixels, primary, quality)
                     if reasons:
@@ -240,7 +254,7 @@ def identify_faces(
         faceprint.errors.CalibrationError: the requested error rate is outside the
             calibrated range.
     """
-    faces = pipeline.analyze(image)
+    faces = pipeline.analyze(image, liveness=gallery.require_liveness)
     if not faces:
         return []
     chosen = pipeline.identification_threshold(
@@ -249,15 +263,15 @@ def identify_faces(
         fmr=fmr,
         fpir=fpir,
     )
-    return [
-        FaceIdentification(
-            face=face,
-            identification=gallery.identify(
-                face.embedding, threshold=chosen, k=k, collection=collection
-            ),
-        )
-        for face in faces
-    ]
+    results = []
+    for face in faces:
+        found = gallery.identify(face.embedding, threshold=chosen, k=k, collection=collection)
+        if face.liveness is not None and not face.liveness.is_live:
+            found = replace(found, person=None)
+            results.append(FaceIdentification(face, found, rejected="spoof_suspected"))
+        else:
+            results.append(FaceIdentification(face, found))
+    return results
 
 
 def iter_sources(paths: Iterable[str | Path]) -> list[Path]:

@@ -59,3 +59,25 @@ def test_cli_analyze_json(tmp_path, monkeypatch):
     by_name = {r["image"].rsplit("/", 1)[-1]: r for r in json.loads(result.stdout)}
     assert by_name["real_T1.jpg"]["faces"][0]["liveness"]["is_live"] is True
     assert by_name["spoof_replay_F2.jpg"]["faces"][0]["liveness"]["is_live"] is False
+
+
+def test_gallery_liveness_policy_rejects_spoofs_at_enroll_and_identify(pipeline):
+    from faceprint.gallery import Gallery
+    from faceprint.recognition import enroll_images, identify_faces
+
+    with Gallery.open(":memory:") as gallery:
+        assert gallery.require_liveness is False
+        enroll_images(pipeline, gallery, "subject", [ANTISPOOF / "real_T1.jpg"])
+        # Without the policy, the replayed photo of the same person is identified.
+        (found,) = identify_faces(pipeline, gallery, load_image(ANTISPOOF / "spoof_replay_F2.jpg"))
+        assert found.identification.person == "subject" and found.rejected is None
+        gallery.set_require_liveness(True)
+        assert gallery.require_liveness is True
+        (found,) = identify_faces(pipeline, gallery, load_image(ANTISPOOF / "spoof_replay_F2.jpg"))
+        assert found.identification.person is None and found.rejected == "spoof_suspected"
+        assert found.identification.best is not None  # the candidate is still shown
+        (real,) = identify_faces(pipeline, gallery, load_image(ANTISPOOF / "real_T1.jpg"))
+        assert real.identification.person == "subject" and real.rejected is None
+        report = enroll_images(pipeline, gallery, "fake", [ANTISPOOF / "spoof_print_F1.jpg"])
+        assert [s.reason for s in report.skipped] == ["spoof_suspected"]
+        assert report.enrolled == ()

@@ -606,6 +606,8 @@ def identify(
                                 ),
                                 "threshold": f.identification.threshold,
                                 "candidates": f.identification.candidates,
+                                "liveness": f.face.liveness,
+                                "rejected": f.rejected,
                             }
                             for f in found
                         ],
@@ -625,6 +627,8 @@ def identify(
                         if f.face.detection.issues
                         else ""
                     )
+                    if f.rejected:
+                        issues += f"\t[{f.rejected}]"
                     output.stdout.print(
                         f"{source}\t{output.fmt_box(f.face.detection.bbox_xyxy)}\t{who}\t"
                         f"similarity={sim}\tthreshold={ident.threshold.similarity:.4f}"
@@ -696,6 +700,35 @@ def gallery_list(
                         highlight=False,
                         markup=False,
                     )
+
+    _run(body)
+
+
+@gallery_app.command("policy")
+def gallery_policy(
+    require_liveness: Annotated[
+        bool | None,
+        typer.Option(
+            "--require-liveness/--no-require-liveness",
+            help="Refuse faces that fail presentation-attack detection at enroll and identify.",
+        ),
+    ] = None,
+    gallery: GalleryOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show or change a gallery's policy."""
+
+    def body() -> None:
+        from faceprint.gallery import Gallery
+
+        with Gallery.open(_gallery_path(gallery), create=False) as g:
+            if require_liveness is not None:
+                g.set_require_liveness(require_liveness)
+            policy = {"require_liveness": g.require_liveness}
+        if as_json:
+            output.print_json(policy)
+        else:
+            output.stdout.print(f"require_liveness: {policy['require_liveness']}", markup=False)
 
     _run(body)
 

@@ -143,6 +143,18 @@ class Gallery:
         with self._lock:
             return self._store.pin().embedding_dim
 
+    @property
+    def require_liveness(self) -> bool:
+        """Policy: faces must pass presentation-attack detection to be enrolled or
+        identified in this gallery (off by default)."""
+        with self._lock:
+            return self._store.meta("setting.require_liveness") == "1"
+
+    def set_require_liveness(self, required: bool) -> None:
+        """Turn the liveness policy on or off (stored in the gallery file)."""
+        with self._lock:
+            self._store.set_setting("require_liveness", "1" if required else "0")
+
     # --- writes ------------------------------------------------------------------------
 
     def add_faces(

@@ -370,6 +370,11 @@ class GalleryStore:
             (key, value),
         )
 
+    def set_setting(self, key: str, value: str) -> None:
+        """Store a gallery setting (``meta`` key ``setting.<key>``) in one transaction."""
+        with self._write() as conn:
+            self._set_meta(conn, f"setting.{key}", value)
+
     def pin_model(self, model_id: str) -> None:
         """Pin an unpinned gallery to ``model_id``; check a pinned one.
 
