@@ -189,33 +189,9 @@ class FacePipeline:
         for the default :class:`QualityPolicy`, or a policy) its quality measures and the
         reasons it fails the policy (head pose is estimated for this).
         """
-        faces = self.analyze_batch([image])[0]
-        if not faces:
-            return faces
-        detections = [f.detection for f in faces]
-        if liveness:
-            verdicts = self.liveness_detector.score(image, detections)
-            faces = [replace(f, liveness=v) for f, v in zip(faces, verdicts, strict=True)]
-        if attributes or quality:
-            estimates = self.attribute_estimator.estimate(image, detections)
-            if attributes:
-                faces = [replace(f, attributes=a) for f, a in zip(faces, estimates, strict=True)]
-        if quality:
-            policy = quality if isinstance(quality, QualityPolicy) else QualityPolicy()
-            faces = [
-                replace(
-                    f,
-                    quality=assess(
-                        f.detection,
-                        align(image, f.detection.landmarks_array(), template="arcface_112")[0],
-                        policy=policy,
-                        pose=(a.yaw, a.pitch, a.roll),
-                        liveness=f.liveness,
-                    ),
-                )
-                for f, a in zip(faces, estimates, strict=True)
-            ]
-        return faces
+        return self.analyze_batch(
+            [image], liveness=liveness, attributes=attributes, quality=quality
+        )[0]
 
     def detect_batch(self, images: Sequence[ImageArray]) -> list[list[Detection]]:
         """:meth:`detect` for many images, batched where the backends support it."""
@@ -230,14 +206,56 @@ class FacePipeline:
             return list(batch_refine(list(zip(images, found, strict=True))))
         return [self.landmarks.refine(i, d) if d else d for i, d in zip(images, found, strict=True)]
 
-    def analyze_batch(self, images: Sequence[ImageArray]) -> list[list[Face]]:
-        """Like :meth:`analyze` for many images; detection and embedding are batched."""
+    def analyze_batch(
+        self,
+        images: Sequence[ImageArray],
+        *,
+        liveness: bool = False,
+        attributes: bool = False,
+        quality: bool | QualityPolicy = False,
+    ) -> list[list[Face]]:
+        """:meth:`analyze` for many images; every model runs in batches across images."""
         per_image = self.detect_batch(images)
         items = [
             (image, det) for image, dets in zip(images, per_image, strict=True) for det in dets
         ]
-        faces = iter(self._embed(items))
-        return [[next(faces) for _ in dets] for dets in per_image]
+        embedded = iter(self._embed(items))
+        faces = [[next(embedded) for _ in dets] for dets in per_image]
+        pairs = list(zip(images, per_image, strict=True))
+        if liveness and items:
+            verdicts = self.liveness_detector.score_batch(pairs)
+            faces = [
+                [replace(f, liveness=v) for f, v in zip(fs, vs, strict=True)]
+                for fs, vs in zip(faces, verdicts, strict=True)
+            ]
+        if (attributes or quality) and items:
+            estimates = self.attribute_estimator.estimate_batch(pairs)
+            if attributes:
+                faces = [
+                    [replace(f, attributes=a) for f, a in zip(fs, es, strict=True)]
+                    for fs, es in zip(faces, estimates, strict=True)
+                ]
+            if quality:
+                policy = quality if isinstance(quality, QualityPolicy) else QualityPolicy()
+                faces = [
+                    [
+                        replace(
+                            f,
+                            quality=assess(
+                                f.detection,
+                                align(image, f.detection.landmarks_array(), template="arcface_112")[
+                                    0
+                                ],
+                                policy=policy,
+                                pose=(a.yaw, a.pitch, a.roll),
+                                liveness=f.liveness,
+                            ),
+                        )
+                        for f, a in zip(fs, es, strict=True)
+                    ]
+                    for image, fs, es in zip(images, faces, estimates, strict=True)
+                ]
+        return faces
 
     def embed(self, image: ImageArray, detections: Sequence[Detection]) -> list[Face]:
         """Embed the given detections of one image (same order)."""

@@ -50,3 +50,24 @@ def test_liveness_and_attributes_on_several_faces(pipeline):
     faces = _by_x(pipeline, SAMPLES / "groups" / "two_people.jpg", liveness=True)
     assert len(faces) == 2
     assert all(f.liveness is not None and f.attributes is not None for f in faces)
+
+
+def test_analyze_batch_matches_per_image_analysis(pipeline):
+    from tests.shared_paths import DATASETS
+
+    images = [
+        load_image(SAMPLES / "groups" / "two_people.jpg"),
+        load_image(DATASETS / "antispoof" / "spoof_print_F1.jpg"),
+        load_image(SAMPLES / "groups" / "multiface.jpg"),
+    ]
+    options = {"liveness": True, "attributes": True, "quality": True}
+    batched = pipeline.analyze_batch(images, **options)
+    assert [len(f) for f in batched] == [2, 1, 6]
+    for image, faces in zip(images, batched, strict=True):
+        single = pipeline.analyze(image, **options)
+        for a, b in zip(faces, single, strict=True):
+            assert a.liveness.score == pytest.approx(b.liveness.score, abs=1e-5)
+            assert a.attributes.gender == b.attributes.gender
+            assert a.attributes.age == pytest.approx(b.attributes.age, abs=1e-3)
+            assert a.quality.reasons == b.quality.reasons
+    assert batched[1][0].quality.reasons == ("spoof_suspected",)

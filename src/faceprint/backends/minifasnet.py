@@ -29,27 +29,39 @@ class MiniFASNetLiveness:
 
     def score(self, image: ImageArray, detections: Sequence[Detection]) -> list[Liveness]:
         """Liveness of each detected face (same order)."""
-        if not detections:
-            return []
-        height, width = image.shape[:2]
-        bgr = np.ascontiguousarray(image[:, :, ::-1])
-        probs = np.zeros((len(detections), 3), dtype=np.float64)
+        return self.score_batch([(image, detections)])[0]
+
+    def score_batch(
+        self, items: Sequence[tuple[ImageArray, Sequence[Detection]]]
+    ) -> list[list[Liveness]]:
+        """:meth:`score` for the faces of many images in one pass per model."""
+        owners = [i for i, (_, dets) in enumerate(items) for _ in dets]
+        if not owners:
+            return [[] for _ in items]
+        probs = np.zeros((len(owners), 3), dtype=np.float64)
         for session, scale, size in self._models:
             crops = []
-            for det in detections:
-                box = context_box(
-                    det.bbox_xyxy, scale=scale, image_width=width, image_height=height
-                )
-                m = box_crop_matrix(box, width=size, height=size)
-                crops.append(warp_to(bgr, m, width=size, height=size, replicate=True))
+            for image, detections in items:
+                height, width = image.shape[:2]
+                bgr = np.ascontiguousarray(image[:, :, ::-1])
+                for det in detections:
+                    box = context_box(
+                        det.bbox_xyxy, scale=scale, image_width=width, image_height=height
+                    )
+                    m = box_crop_matrix(box, width=size, height=size)
+                    crops.append(warp_to(bgr, m, width=size, height=size, replicate=True))
             batch = np.stack(crops).transpose(0, 3, 1, 2).astype(np.float32)
-            logits = session.run(batch)[0].reshape(len(detections), -1).astype(np.float64)
+            logits = session.run(batch)[0].reshape(len(crops), -1).astype(np.float64)
             e = np.exp(logits - logits.max(axis=1, keepdims=True))
             probs += e / e.sum(axis=1, keepdims=True)
         probs /= len(self._models)
-        return [
-            Liveness(
-                score=float(p[1]), is_live=bool(p[1] >= self.threshold), threshold=self.threshold
+        out: list[list[Liveness]] = [[] for _ in items]
+        for owner, p in zip(owners, probs, strict=True):
+            out[owner].append(
+                Liveness(
+                    score=float(p[1]),
+                    is_live=bool(p[1] >= self.threshold),
+                    threshold=self.threshold,
+                )
             )
-            for p in probs
-        ]
+        return out

@@ -56,19 +56,29 @@ class OMZAttributes:
 
     def estimate(self, image: ImageArray, detections: Sequence[Detection]) -> list[Attributes]:
         """One :class:`Attributes` per detection, same order."""
-        if not detections:
-            return []
+        return self.estimate_batch([(image, detections)])[0]
+
+    def estimate_batch(
+        self, items: Sequence[tuple[ImageArray, Sequence[Detection]]]
+    ) -> list[list[Attributes]]:
+        """:meth:`estimate` for the faces of many images in one pass per model."""
+        owners = [i for i, (_, dets) in enumerate(items) for _ in dets]
+        results: list[list[Attributes]] = [[] for _ in items]
+        if not owners:
+            return results
         out: dict[str, dict[str, NDArray[np.float32]]] = {}
         for key, (session, card) in self._models.items():
             size = (card.input.width, card.input.height)
-            out[key] = _outputs(session, _crops(image, detections, size))
+            batch = np.concatenate(
+                [_crops(image, dets, size) for image, dets in items if dets], axis=0
+            )
+            out[key] = _outputs(session, batch)
         ag, em, hp = out["age_gender"], out["emotions"], out["head_pose"]
-        results = []
-        for i in range(len(detections)):
+        for i, owner in enumerate(owners):
             female, male = (float(v) for v in ag["prob"][i][:2])
             probs = em["prob_emotion"][i]
             best = int(np.argmax(probs))
-            results.append(
+            results[owner].append(
                 Attributes(
                     age=float(ag["age_conv3"][i][0]) * 100.0,
                     gender="male" if male >= female else "female",

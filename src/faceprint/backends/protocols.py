@@ -63,3 +63,9 @@ class LivenessDetector(Protocol):
     def score(self, image: ImageArray, detections: Sequence[Detection]) -> list[Liveness]:
         """One :class:`Liveness` per detection, same order."""
         ...
+
+    def score_batch(
+        self, items: Sequence[tuple[ImageArray, Sequence[Detection]]]
+    ) -> list[list[Liveness]]:
+        """:meth:`score` for many images at once."""
+        ...
