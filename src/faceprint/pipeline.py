@@ -31,7 +31,17 @@ from faceprint.errors import ConfigError, ModelMismatchError, MultipleFacesError
 from faceprint.models.card import Catalog, ModelCard, load_catalog
 from faceprint.models.runtime import resolve_device
 from faceprint.models.store import ModelStore
-from faceprint.types import Detection, Embedding, Face, ImageArray, Threshold, Verification
+from faceprint.types import (
+    Attributes,
+    Detection,
+    Embedding,
+    Face,
+    ImageArray,
+    Liveness,
+    Quality,
+    Threshold,
+    Verification,
+)
 
 log = logging.getLogger(__name__)
 
@@ -228,34 +238,67 @@ class FacePipeline:
                 [replace(f, liveness=v) for f, v in zip(fs, vs, strict=True)]
                 for fs, vs in zip(faces, verdicts, strict=True)
             ]
-        if (attributes or quality) and items:
+        if attributes and items:
             estimates = self.attribute_estimator.estimate_batch(pairs)
-            if attributes:
-                faces = [
-                    [replace(f, attributes=a) for f, a in zip(fs, es, strict=True)]
-                    for fs, es in zip(faces, estimates, strict=True)
-                ]
-            if quality:
-                policy = quality if isinstance(quality, QualityPolicy) else QualityPolicy()
-                faces = [
-                    [
-                        replace(
-                            f,
-                            quality=assess(
-                                f.detection,
-                                align(image, f.detection.landmarks_array(), template="arcface_112")[
-                                    0
-                                ],
-                                policy=policy,
-                                pose=(a.yaw, a.pitch, a.roll),
-                                liveness=f.liveness,
-                            ),
-                        )
-                        for f, a in zip(fs, es, strict=True)
-                    ]
-                    for image, fs, es in zip(images, faces, estimates, strict=True)
-                ]
+            faces = [
+                [replace(f, attributes=a) for f, a in zip(fs, es, strict=True)]
+                for fs, es in zip(faces, estimates, strict=True)
+            ]
+        if quality and items:
+            policy = quality if isinstance(quality, QualityPolicy) else QualityPolicy()
+            faces = [
+                [replace(f, quality=q) for f, q in zip(fs, qs, strict=True)]
+                for fs, qs in zip(
+                    faces,
+                    self.assess_quality(
+                        [
+                            (image, [f.detection for f in fs])
+                            for image, fs in zip(images, faces, strict=True)
+                        ],
+                        policy=policy,
+                        attributes=[[f.attributes for f in fs] for fs in faces]
+                        if attributes
+                        else None,
+                        liveness=[[f.liveness for f in fs] for fs in faces],
+                    ),
+                    strict=True,
+                )
+            ]
         return faces
+
+    def assess_quality(
+        self,
+        items: Sequence[tuple[ImageArray, Sequence[Detection]]],
+        *,
+        policy: QualityPolicy,
+        attributes: Sequence[Sequence[Attributes | None]] | None = None,
+        liveness: Sequence[Sequence[Liveness | None]] | None = None,
+    ) -> list[list[Quality]]:
+        """Quality of each detection of each image against ``policy``.
+
+        Head pose comes from ``attributes`` when given, else the pose model runs (in one
+        batch across images); a failed ``liveness`` verdict adds ``spoof_suspected``.
+        """
+        if attributes is None or any(a is None for row in attributes for a in row):
+            attributes = self.attribute_estimator.estimate_batch(items)
+        out = []
+        for k, ((image, dets), attrs) in enumerate(zip(items, attributes, strict=True)):
+            verdicts = liveness[k] if liveness is not None else [None] * len(dets)
+            row = []
+            for det, attr, live in zip(dets, attrs, verdicts, strict=True):
+                assert attr is not None
+                crop = align(image, det.landmarks_array(), template="arcface_112")[0]
+                row.append(
+                    assess(
+                        det,
+                        crop,
+                        policy=policy,
+                        pose=(attr.yaw, attr.pitch, attr.roll),
+                        liveness=live,
+                    )
+                )
+            out.append(row)
+        return out
 
     def embed(self, image: ImageArray, detections: Sequence[Detection]) -> list[Face]:
         """Embed the given detections of one image (same order)."""

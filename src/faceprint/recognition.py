@@ -12,8 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from faceprint.core.align import align
-from faceprint.core.quality import QualityPolicy, assess
+from faceprint.core.quality import QualityPolicy
 from faceprint.errors import ImageError, NoFaceError
 from faceprint.gallery import FaceRecord, Gallery
 from faceprint.media.images import DecodedImage, decode_image, find_images
@@ -150,15 +149,6 @@ def _decode_chunk(
     return out
 
 
-def _quality_reasons(
-    pipeline: FacePipeline, image: ImageArray, detection: Detection, policy: QualityPolicy
-) -> tuple[str, ...]:
-    (attrs,) = pipeline.attribute_estimator.estimate(image, [detection])
-    crop = align(image, detection.landmarks_array(), template="arcface_112")[0]
-    result = assess(detection, crop, policy=policy, pose=(attrs.yaw, attrs.pitch, attrs.roll))
-    return result.reasons
-
-
 def _enroll(
     people: dict[str, list[str | Path]],
     pipeline: FacePipeline,
@@ -193,7 +183,10 @@ def _enroll(
                         skipped.append(Skipped(str(source), "spoof_suspected", message))
                         continue
                 if quality is not None:
-                    reasons = _quality_reasons(pipeline, decoded.pixels, primary, quality)
+                    (assessed,) = pipeline.assess_quality(
+                        [(decoded.pixels, [primary])], policy=quality
+                    )
+                    reasons = assessed[0].reasons
                     if reasons:
                         message = f"{source}: fails the quality policy: {', '.join(reasons)}"
                         skipped.append(Skipped(str(source), reasons[0], message))

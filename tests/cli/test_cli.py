@@ -36,6 +36,21 @@ def run(tmp_path_factory, monkeypatch):
     return invoke
 
 
+def _small_pairs(tmp_path, *, folds, per):
+    """A View-2 style pairs file of ``folds`` folds × (``per`` matched + ``per`` mismatched)
+    pairs taken from the start of the real LFW folds."""
+    lines = (LFW / "pairs.txt").read_text().splitlines()[1:]
+    same = [line for line in lines if len(line.split()) == 3]
+    diff = [line for line in lines if len(line.split()) == 4]
+    body = [f"{folds} {per}"]
+    for fold in range(folds):
+        start = fold * 300
+        body += same[start : start + per] + diff[start : start + per]
+    path = tmp_path / "pairs.txt"
+    path.write_text("\n".join(body) + "\n")
+    return path
+
+
 def _bad_files(tmp_path):
     files = {}
     files["empty.jpg"] = b""
@@ -207,12 +222,7 @@ def test_non_commercial_model_needs_opt_in(run):
 
 def test_eval_lfw_small(run, tmp_path):
     # Two folds of 5 matched + 5 mismatched pairs taken from the real pairs file.
-    lines = (LFW / "pairs.txt").read_text().splitlines()[1:]
-    same = [line for line in lines if len(line.split()) == 3]
-    diff = [line for line in lines if len(line.split()) == 4]
-    small = ["2 5", *same[:5], *diff[:5], *same[300:305], *diff[300:305]]
-    pairs = tmp_path / "pairs.txt"
-    pairs.write_text("\n".join(small) + "\n")
+    pairs = _small_pairs(tmp_path, folds=2, per=5)
     out, plot = tmp_path / "r.json", tmp_path / "roc.png"
     result = run(
         "eval",
@@ -257,11 +267,7 @@ def test_eval_identify_on_an_lfw_tree(run, tmp_path):
 
 
 def test_eval_quality_small(run, tmp_path):
-    lines = (LFW / "pairs.txt").read_text().splitlines()[1:]
-    same = [line for line in lines if len(line.split()) == 3]
-    diff = [line for line in lines if len(line.split()) == 4]
-    pairs = tmp_path / "pairs.txt"
-    pairs.write_text("\n".join(["1 10", *same[:10], *diff[:10]]) + "\n")
+    pairs = _small_pairs(tmp_path, folds=1, per=10)
     out, plot = tmp_path / "erc.json", tmp_path / "erc.png"
     result = run(
         "eval",

@@ -121,6 +121,15 @@ def _write_json(path: Path, value: Any) -> None:
     path.write_text(json.dumps(output.to_jsonable(value), indent=2) + "\n", "utf-8")
 
 
+def _report(report: Any, *, json_out: Path | None, plot: Path | None = None) -> None:
+    """Write an eval report's JSON and plot where asked, and print its summary."""
+    if json_out:
+        _write_json(json_out, report)
+    if plot:
+        report.plot(plot)
+    output.stdout.print(report.summary(), highlight=False, markup=False)
+
+
 def _run(func: Any) -> None:
     """Run a command body, mapping errors to a message and an exit code in one place."""
     try:
@@ -786,11 +795,7 @@ def eval_lfw(
         pipeline = _pipeline(embedder=embedder, accept=accept)
         with output.progress_bar("embedding LFW", enabled=not STATE.quiet) as bar:
             report = run_lfw(pipeline, root=root, pairs_file=pairs, progress=bar)
-        if json_out:
-            _write_json(json_out, report)
-        if plot:
-            report.plot(plot)
-        output.stdout.print(report.summary(), highlight=False, markup=False)
+        _report(report, json_out=json_out, plot=plot)
 
     _run(body)
 
@@ -816,9 +821,7 @@ def eval_identify(
             report = run_identify(
                 pipeline, root=root, nonmated_root=nonmated, fpir=fpir, progress=bar
             )
-        if json_out:
-            _write_json(json_out, report)
-        output.stdout.print(report.summary(), highlight=False, markup=False)
+        _report(report, json_out=json_out)
 
     _run(body)
 
@@ -842,11 +845,7 @@ def eval_quality(
         pipeline = _pipeline(embedder=embedder, accept=accept)
         with output.progress_bar("embedding LFW", enabled=not STATE.quiet) as bar:
             report = run_error_vs_reject(pipeline, root=root, pairs_file=pairs, progress=bar)
-        if json_out:
-            _write_json(json_out, report)
-        if plot:
-            report.plot(plot)
-        output.stdout.print(report.summary(), highlight=False, markup=False)
+        _report(report, json_out=json_out, plot=plot)
 
     _run(body)
 
@@ -872,9 +871,7 @@ def eval_liveness(
         paths = iter_sources([images])[::every]
         with output.progress_bar("liveness", enabled=not STATE.quiet) as bar:
             report = run_liveness_eval(pipeline, paths, seed=seed, progress=bar)
-        if json_out:
-            _write_json(json_out, report)
-        output.stdout.print(report.summary(), highlight=False, markup=False)
+        _report(report, json_out=json_out)
 
     _run(body)
 

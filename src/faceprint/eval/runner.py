@@ -446,8 +446,7 @@ def run_error_vs_reject(
     overall scores) and measure FNMR, FMR and accuracy at the calibrated ``fmr``
     threshold on the rest. If quality means something, FNMR falls as more is rejected.
     """
-    from faceprint.core.align import align
-    from faceprint.core.quality import QualityPolicy, assess
+    from faceprint.core.quality import QualityPolicy
 
     pairs = read_pairs(Path(pairs_file), root=Path(root))
     paths = pair_images(pairs)
@@ -456,14 +455,9 @@ def run_error_vs_reject(
     scores = np.zeros(len(paths), dtype=np.float64)
     for i, path in enumerate(emb.paths):
         det = emb.detections[i]
-        if det is None:
-            continue
-        pixels = decode_image(path).pixels
-        (attrs,) = pipeline.attribute_estimator.estimate(pixels, [det])
-        crop = align(pixels, det.landmarks_array(), template="arcface_112")[0]
-        scores[i] = assess(
-            det, crop, policy=policy, pose=(attrs.yaw, attrs.pitch, attrs.roll)
-        ).score
+        if det is not None:
+            (row,) = pipeline.assess_quality([(decode_image(path).pixels, [det])], policy=policy)
+            scores[i] = row[0].score
     index = {p: i for i, p in enumerate(emb.paths)}
     a = np.array([index[p.path_a] for p in pairs])
     b = np.array([index[p.path_b] for p in pairs])
