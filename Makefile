@@ -8,7 +8,7 @@ export FACEPRINT_HOME ?= $(abspath .faceprint-home)
 export FACEPRINT_OFFLINE ?= 1
 export FACEPRINT_SHARED ?= $(SHARED)
 
-.PHONY: install demo test unit lint typecheck eval-lfw bench bench-peer bench-attributes clean
+.PHONY: install demo test unit lint typecheck browser serve eval-lfw bench bench-peer bench-service bench-attributes clean
 
 $(BIN)/faceprint: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,15 @@ demo: install  ## pull default models, enroll the sample people, identify the pr
 	$(BIN)/faceprint enroll --gallery .demo-gallery.db $(SHARED)/datasets/samples/known
 	$(BIN)/faceprint identify --gallery .demo-gallery.db \
 		$(SHARED)/datasets/samples/probes $(SHARED)/datasets/samples/groups/two_people.jpg
+
+browser:  ## Debian's Chromium for the web page's end-to-end test (needs root and apt)
+	@if [ -x /usr/bin/chromium ]; then echo "chromium: $$(/usr/bin/chromium --version)"; \
+	else apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+	&& /usr/bin/chromium --version; fi
+
+serve: install  ## run the REST service and web page on http://127.0.0.1:8000 (key: faceprint keys create)
+	$(BIN)/faceprint models pull --default
+	$(BIN)/faceprint serve --host 127.0.0.1 --port 8000
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
@@ -52,6 +61,9 @@ bench-peer: install  ## faceprint vs the face_recognition package on the same im
 	$(BIN)/python -m pip install --quiet dlib-bin face_recognition_models "setuptools<81"  # the peer needs pkg_resources
 	$(BIN)/python -m pip install --quiet --no-deps face_recognition
 	OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 $(BIN)/python benchmarks/compare_peer.py --limit 1000
+
+bench-service: install  ## REST service under load: verify/search req/s and latency, no lost writes
+	$(BIN)/python benchmarks/service_load.py
 
 bench-attributes: install  ## gender accuracy on LFW against first-name-derived labels
 	$(BIN)/python -m pip install --quiet gender-guesser  # GPL-3.0: benchmark-only, never a dependency

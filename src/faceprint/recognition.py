@@ -26,6 +26,22 @@ Progress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True, slots=True)
+class ImageInput:
+    """Encoded image bytes held in memory (an upload), with the name to report it by."""
+
+    name: str
+    data: bytes
+    max_pixels: int | None = None
+
+    def __str__(self) -> str:
+        return self.name
+
+
+Source = str | Path | ImageInput
+"""An image to enroll: a file path, or encoded bytes with a name."""
+
+
+@dataclass(frozen=True, slots=True)
 class Skipped:
     """An input that was not used, and why (``reason`` is an error code)."""
 
@@ -76,13 +92,16 @@ def enroll_images(
     pipeline: FacePipeline,
     gallery: Gallery,
     person: str,
-    sources: Sequence[str | Path],
+    sources: Sequence[Source],
     *,
     collection: str = "default",
     progress: Progress | None = None,
     quality: QualityPolicy | None = None,
 ) -> EnrollReport:
     """Enroll the most prominent face of each image as ``person``.
+
+    ``sources`` are file paths or :class:`ImageInput` (bytes in memory); each is
+    reported (enrolled or skipped) under ``str(source)``.
 
     With a ``quality`` policy, faces that fail it are skipped with their reasons
     (e.g. ``face_too_small``, ``blurry``, ``extreme_pose``, ``too_dark``).
@@ -114,7 +133,7 @@ def enroll_tree(
         faceprint.errors.ModelMismatchError: the gallery is pinned to another model.
     """
     root_path = Path(root)
-    people: dict[str, list[str | Path]] = {}
+    people: dict[str, list[Source]] = {}
     for image in find_images(root_path):
         rel = image.relative_to(root_path)
         if len(rel.parts) < 2:
@@ -129,14 +148,20 @@ CHUNK = 32
 
 
 def _decode_chunk(
-    pool: ThreadPoolExecutor, sources: Sequence[str | Path], skipped: list[Skipped]
+    pool: ThreadPoolExecutor, sources: Sequence[Source], skipped: list[Skipped]
 ) -> list[tuple[int, DecodedImage]]:
     """Decode in parallel; returns (index into ``sources``, image) for the readable ones."""
 
-    def load(source: str | Path) -> DecodedImage | ImageError:
+    def load(source: Source) -> DecodedImage | ImageError:
         try:
+            if isinstance(source, ImageInput):
+                if source.max_pixels is None:
+                    return decode_image(source.data)
+                return decode_image(source.data, max_pixels=source.max_pixels)
             return decode_image(source)
         except ImageError as exc:
+            if isinstance(source, ImageInput):  # name the upload, not "<bytes>"
+                return type(exc)(str(exc).replace("<bytes>", source.name))
             return exc
 
     out = []
@@ -150,7 +175,7 @@ def _decode_chunk(
 
 
 def _enroll(
-    people: dict[str, list[str | Path]],
+    people: dict[str, list[Source]],
     pipeline: FacePipeline,
     gallery: Gallery,
     collection: str,
@@ -164,7 +189,7 @@ def _enroll(
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for start in range(0, len(items), CHUNK):
             chunk = items[start : start + CHUNK]
-            batch: list[tuple[str, str | Path, DecodedImage, Detection, int]] = []
+            batch: list[tuple[str, Source, DecodedImage, Detection, int]] = []
             for index, decoded in _decode_chunk(pool, [s for _, s in chunk], skipped):
                 person, source = chunk[index]
                 detections = pipeline.detect(decoded.pixels)
@@ -193,7 +218,7 @@ def _enroll(
                         continue
                 batch.append((person, source, decoded, primary, len(detections)))
             faces = pipeline.embed_many([(d.pixels, det) for _, _, d, det, _ in batch])
-            by_person: dict[str, list[tuple[str | Path, DecodedImage, Face, int]]] = {}
+            by_person: dict[str, list[tuple[Source, DecodedImage, Face, int]]] = {}
             for (person, source, decoded, _, count), face in zip(batch, faces, strict=True):
                 by_person.setdefault(person, []).append((source, decoded, face, count))
             for person, rows in by_person.items():

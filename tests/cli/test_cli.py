@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
-import struct
-import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
+from tests.bad_images import bad_images
 from tests.shared_paths import LFW, MODELS, SAMPLES
 from typer.testing import CliRunner
 
@@ -52,30 +50,7 @@ def _small_pairs(tmp_path, *, folds, per):
 
 
 def _bad_files(tmp_path):
-    files = {}
-    files["empty.jpg"] = b""
-    buf = io.BytesIO()
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(
-        buf, format="JPEG"
-    )
-    files["truncated.jpg"] = buf.getvalue()[: len(buf.getvalue()) // 2]
-    files["text.jpg"] = b"hello, I am not an image\n"
-    one = io.BytesIO()
-    Image.new("RGB", (1, 1)).save(one, format="PNG")
-    files["one_pixel.png"] = one.getvalue()
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    ihdr = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)  # 400 MP claimed
-    files["bomb.png"] = (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 100))
-        + chunk(b"IEND", b"")
-    )
+    files = bad_images()
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     return files
@@ -303,3 +278,29 @@ def test_eval_liveness_small(run, tmp_path):
     ]
     assert all(0.0 <= rate <= 1.0 for _, _, rate in report["apcer"])
     assert 0.0 <= report["bpcer"] <= 1.0
+
+
+def test_keys_create_list_revoke(run, tmp_path):
+    keys = str(tmp_path / "keys.db")
+    created = run(
+        "keys", "create", "ci", "--scope", "team:write", "-s", "*:read", "--keys", keys, "--json"
+    )
+    assert created.exit_code == 0, created.output
+    key = json.loads(created.stdout)
+    assert key["scopes"] == ["team:write", "*:read"] and key["token"].startswith("fp_")
+    listed = run("keys", "list", "--keys", keys, "--json")
+    assert [k["key_id"] for k in json.loads(listed.stdout)] == [key["key_id"]]
+    assert "token" not in listed.stdout and key["token"] not in listed.stdout
+    plain = run("keys", "create", "other", "-s", "x:read", "--keys", keys)
+    assert plain.exit_code == 0 and "cannot be shown again" in plain.output
+    assert run("keys", "revoke", "ci", "--keys", keys).exit_code == 0
+    assert len(json.loads(run("keys", "list", "--keys", keys, "--json").stdout)) == 1
+    assert len(json.loads(run("keys", "list", "--all", "--keys", keys, "--json").stdout)) == 2
+    bad = run("keys", "create", "x", "-s", "team:admin", "--keys", keys)
+    assert bad.exit_code == 8 and "COLLECTION:ROLE" in bad.output
+    assert run("keys", "revoke", "nobody", "--keys", keys).exit_code == 6
+
+
+def test_serve_refuses_bad_options_before_starting(run, tmp_path):
+    result = run("serve", "--score-decimals", "lots", "--keys", str(tmp_path / "k.db"))
+    assert result.exit_code == 8 and "--score-decimals" in result.output

@@ -740,3 +740,31 @@ def test_two_connections_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     with Gallery.open(path, create=False) as g:
         assert g.size() == 90
         assert g.count_persons() == 45
+
+
+# --- empty collections and persons ------------------------------------------------------
+
+
+def test_create_collection_and_person_without_faces(
+    gallery: Gallery, rng: np.random.Generator
+) -> None:
+    gallery.create_collection("team")
+    assert [(c.name, c.persons, c.faces) for c in gallery.collections()] == [("team", 0, 0)]
+    gallery.create_person("alice", collection="team")
+    assert [(p.name, p.faces) for p in gallery.persons(collection="team")] == [("alice", 0)]
+    assert gallery.search(emb(rng), collection="team") == []
+    gallery.add_faces("alice", [rec(rng)], collection="team")
+    assert [(p.name, p.faces) for p in gallery.persons(collection="team")] == [("alice", 1)]
+
+
+def test_create_collection_or_person_twice_is_refused(gallery: Gallery) -> None:
+    gallery.create_collection("team")
+    with pytest.raises(AlreadyExistsError, match="team"):
+        gallery.create_collection("team")
+    gallery.create_person("alice", collection="team")
+    with pytest.raises(AlreadyExistsError, match="alice"):
+        gallery.create_person("alice", collection="team")
+    with pytest.raises(NotFoundError, match="nope"):
+        gallery.create_person("bob", collection="nope")
+    with pytest.raises(ConfigError):
+        gallery.create_collection("  ")

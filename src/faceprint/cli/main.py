@@ -7,6 +7,7 @@ traceback is shown only with ``--debug``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -40,6 +41,10 @@ eval_app = typer.Typer(help="Accuracy and calibration on standard protocols.", n
 app.add_typer(models_app, name="models")
 app.add_typer(gallery_app, name="gallery")
 app.add_typer(eval_app, name="eval")
+keys_app = typer.Typer(
+    help="Create, list and revoke API keys of the service.", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
 
 
 @dataclass
@@ -921,3 +926,193 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --- service -----------------------------------------------------------------------------
+
+KeysOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--keys", help="API keys file. Default: $FACEPRINT_KEYS, else $FACEPRINT_HOME/keys.db."
+    ),
+]
+
+
+def _keys_path(path: Path | None) -> Path:
+    from faceprint.service.settings import default_keys_path
+
+    return path if path is not None else default_keys_path(STATE.env)
+
+
+def _key_json(key: Any) -> dict[str, Any]:
+    return {
+        "key_id": key.key_id,
+        "name": key.name,
+        "scopes": [str(s) for s in key.scopes],
+        "rate_limit": key.rate_limit,
+        "created_at": key.created_at,
+        "revoked_at": key.revoked_at,
+    }
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    gallery: GalleryOpt = None,
+    keys: KeysOpt = None,
+    embedder: EmbedderOpt = "sface",
+    detector: DetectorOpt = "yunet",
+    accept: AcceptOpt = False,
+    max_request_mb: Annotated[
+        float | None, typer.Option(help="Largest request body in MiB (default 20).")
+    ] = None,
+    max_megapixels: Annotated[
+        float | None, typer.Option(help="Largest image in megapixels (default 40).")
+    ] = None,
+    score_decimals: Annotated[
+        str | None,
+        typer.Option(
+            help="Round similarities in responses to this many decimals, or 'none' (default 2)."
+        ),
+    ] = None,
+    rate_limit: Annotated[
+        str | None, typer.Option(help="Default per-key rate limit, e.g. '50/second'.")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="Inference threads (default: one per core).")
+    ] = None,
+    enroll_quality: Annotated[
+        bool,
+        typer.Option(
+            "--enroll-quality/--no-enroll-quality",
+            help="Apply the quality policy to enrollments by default.",
+        ),
+    ] = False,
+) -> None:
+    """Run the REST service and its web page (http://HOST:PORT/, API docs at /docs)."""
+
+    def body() -> None:
+        from faceprint.config import PipelineConfig
+        from faceprint.errors import ConfigError
+        from faceprint.service.server import serve as run_server
+        from faceprint.service.settings import MIB, ServiceSettings
+
+        decimals: int | str | None = None
+        if score_decimals is not None:
+            text = score_decimals.strip().lower()
+            if text == "none":
+                decimals = "none"
+            elif text.isdigit():
+                decimals = int(text)
+            else:
+                raise ConfigError(
+                    f"--score-decimals takes a number or 'none', not {score_decimals!r}"
+                )
+        overrides: dict[str, Any] = {
+            "gallery_path": _gallery_path(gallery),
+            "keys_path": _keys_path(keys),
+            "pipeline": PipelineConfig(detector=detector, embedder=embedder, device=STATE.device),
+            "accept_licence": accept,
+            "max_request_bytes": None if max_request_mb is None else int(max_request_mb * MIB),
+            "max_image_pixels": None if max_megapixels is None else int(max_megapixels * 1_000_000),
+            "rate_limit": rate_limit,
+            "inference_threads": threads,
+            "enroll_quality": enroll_quality,
+        }
+        settings = ServiceSettings.from_env(STATE.env, **overrides)
+        if decimals == "none":
+            settings = dataclasses.replace(settings, score_decimals=None)
+        elif isinstance(decimals, int):
+            settings = dataclasses.replace(settings, score_decimals=decimals)
+        run_server(settings, host=host, port=port)
+
+    _run(body)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="A name for the key (who or what uses it).")],
+    scope: Annotated[
+        list[str],
+        typer.Option(
+            "--scope",
+            "-s",
+            help="COLLECTION:ROLE, ROLE read or write; '*' for every collection. Repeatable.",
+        ),
+    ],
+    rate_limit: Annotated[
+        str | None, typer.Option(help="This key's rate limit, e.g. '100/second'.")
+    ] = None,
+    keys: KeysOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+
+    def body() -> None:
+        from faceprint.service.keys import KeyStore
+
+        with KeyStore.open(_keys_path(keys), create=True) as store:
+            key, token = store.create(name, scope, rate_limit=rate_limit)
+        if as_json:
+            output.print_json({**_key_json(key), "token": token})
+            return
+        output.stdout.print(
+            f"created key {key.key_id} ({key.name}) with scopes "
+            f"{', '.join(str(s) for s in key.scopes)}",
+            markup=False,
+        )
+        output.stdout.print("store it now; it cannot be shown again:", markup=False)
+        sys.stdout.write(token + "\n")
+
+    _run(body)
+
+
+@keys_app.command("list")
+def keys_list(
+    include_revoked: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
+    keys: KeysOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List API keys (ids, names, scopes; never secrets)."""
+
+    def body() -> None:
+        from faceprint.service.keys import KeyStore
+
+        with KeyStore.open(_keys_path(keys), create=False) as store:
+            found = store.list(include_revoked=include_revoked)
+        if as_json:
+            output.print_json([_key_json(k) for k in found])
+            return
+        if not found:
+            output.stdout.print("no keys", markup=False)
+        for k in found:
+            state = "active" if k.active else f"revoked {k.revoked_at}"
+            output.stdout.print(
+                f"{k.key_id}  {k.name}  {', '.join(str(s) for s in k.scopes)}  "
+                f"rate={k.rate_limit or 'default'}  {state}",
+                markup=False,
+            )
+
+    _run(body)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="Key id or name.")],
+    keys: KeysOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Revoke an API key; it is refused from the next request on."""
+
+    def body() -> None:
+        from faceprint.service.keys import KeyStore
+
+        with KeyStore.open(_keys_path(keys), create=False) as store:
+            revoked = store.revoke(key)
+        if as_json:
+            output.print_json(_key_json(revoked))
+        else:
+            output.stdout.print(f"revoked key {revoked.key_id} ({revoked.name})", markup=False)
+
+    _run(body)

@@ -199,6 +199,29 @@ class Gallery:
         log.debug("added %d face(s) of %r to collection %r", len(ids), person, collection)
         return ids
 
+    def create_collection(self, name: str) -> None:
+        """Create an empty collection (adding faces creates one implicitly).
+
+        Raises:
+            ConfigError: empty name.
+            AlreadyExistsError: a collection of that name exists.
+        """
+        _check_name("collection", name)
+        with self._lock:
+            self._store.create_collection(name)
+
+    def create_person(self, person: str, *, collection: str = "default") -> None:
+        """Create a person without faces in an existing collection.
+
+        Raises:
+            ConfigError: empty name.
+            NotFoundError: no such collection.
+            AlreadyExistsError: the person exists in that collection.
+        """
+        _check_name("person", person)
+        with self._lock:
+            self._store.create_person(collection, person)
+
     def remove_person(self, person: str, *, collection: str = "default") -> int:
         """Remove a person and all their faces; returns the number of faces removed.
 

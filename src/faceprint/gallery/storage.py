@@ -457,6 +457,42 @@ class GalleryStore:
                 ids.append(int(cursor.lastrowid))
         return ids
 
+    def create_collection(self, name: str) -> None:
+        """Create an empty collection.
+
+        Raises:
+            AlreadyExistsError: a collection of that name exists.
+        """
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO collections(name, created_at) VALUES (?, ?) "
+                "ON CONFLICT(name) DO NOTHING",
+                (name, now_iso()),
+            )
+            if cursor.rowcount == 0:
+                raise AlreadyExistsError(
+                    f"collection {name!r} already exists in gallery {self._path}"
+                )
+
+    def create_person(self, collection: str, person: str) -> None:
+        """Create a person without faces in an existing collection.
+
+        Raises:
+            NotFoundError: no such collection.
+            AlreadyExistsError: the person exists in that collection.
+        """
+        with self._write() as conn:
+            collection_id = self._collection_id(conn, collection)
+            cursor = conn.execute(
+                "INSERT INTO persons(collection_id, name, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(collection_id, name) DO NOTHING",
+                (collection_id, person, now_iso()),
+            )
+            if cursor.rowcount == 0:
+                raise AlreadyExistsError(
+                    f"person {person!r} already exists in collection {collection!r}"
+                )
+
     def delete_person(self, collection: str, person: str) -> int:
         """Delete a person and (by cascade) their faces; returns the faces deleted.
 

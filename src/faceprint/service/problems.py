@@ -1,0 +1,272 @@
+"""Errors as problem JSON, in one place: ``{"error": {"code", "message"}, "request_id"}``.
+
+Library errors map to HTTP statuses by class (:data:`STATUS_BY_CODE`); anything
+unexpected becomes a 500 ``internal_error`` whose traceback goes to the server log only.
+:class:`EdgeMiddleware` gives every request an id (``X-Request-ID``, echoed when the
+client sends a sane one) and refuses bodies over the size limit before they are read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from faceprint.errors import FaceprintError
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+STATUS_BY_CODE: dict[str, int] = {
+    # client errors in the request or its images
+    "config_error": 400,
+    "calibration_error": 400,
+    "invalid_request": 422,
+    "invalid_base64": 422,
+    "missing_image": 422,
+    "too_many_images": 422,
+    "invalid_image": 422,
+    "empty_image": 422,
+    "corrupt_image": 422,
+    "image_too_small": 422,
+    "unsupported_image": 415,
+    "unsupported_media_type": 415,
+    "image_too_large": 413,
+    "payload_too_large": 413,
+    "no_face": 422,
+    "multiple_faces": 422,
+    # auth
+    "unauthorized": 401,
+    "forbidden": 403,
+    "rate_limited": 429,
+    # gallery
+    "not_found": 404,
+    "already_exists": 409,
+    "model_mismatch": 409,
+    "method_not_allowed": 405,
+    "gallery_corrupt": 500,
+    "gallery_error": 503,
+    # models
+    "model_error": 503,
+    "unknown_model": 503,
+    "model_not_available": 503,
+    "checksum_mismatch": 503,
+    "licence_not_accepted": 503,
+    "model_runtime_error": 500,
+    "internal_error": 500,
+}
+
+_CODE_BY_STATUS = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "rate_limited",
+}
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class ServiceError(Exception):
+    """An error the service raises itself (auth, uploads, limits)."""
+
+    def __init__(self, code: str, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+    @property
+    def status(self) -> int:
+        return STATUS_BY_CODE.get(self.code, 400)
+
+
+def status_for(code: str) -> int:
+    return STATUS_BY_CODE.get(code, 500)
+
+
+def problem_body(code: str, message: str, request_id: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}, "request_id": request_id}
+
+
+def problem(
+    code: str,
+    message: str,
+    request_id: str,
+    *,
+    status: int | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        problem_body(code, message, request_id),
+        status_code=status if status is not None else status_for(code),
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def request_id(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("request_id", "-"))
+
+
+_LISTING = re.compile(r" \(collections: [^)]*\)")
+
+
+def _sanitized(request: Request, message: str) -> str:
+    """Library messages name server files and list every collection; a client with a
+    scoped key must see neither."""
+    for path in getattr(request.app.state, "private_paths", ()):
+        message = message.replace(f" of gallery {path}", "").replace(f" in gallery {path}", "")
+        message = message.replace(path, "the gallery")
+    return _LISTING.sub("", message)
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Register the exception handlers that turn every error into problem JSON."""
+
+    async def on_service_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ServiceError)
+        return problem(exc.code, exc.message, request_id(request), headers=exc.headers)
+
+    async def on_library_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, FaceprintError)
+        code = getattr(exc, "code", "internal_error")
+        status = status_for(code)
+        if status >= 500:
+            log.error("request %s failed: %s", request_id(request), exc, exc_info=exc)
+        return problem(code, _sanitized(request, str(exc)), request_id(request), status=status)
+
+    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = _CODE_BY_STATUS.get(exc.status_code, "http_error")
+        message = str(exc.detail) if exc.detail else code.replace("_", " ")
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no route {request.method} {request.url.path}; see /docs"
+        return problem(
+            code,
+            message,
+            request_id(request),
+            status=exc.status_code,
+            headers=dict(exc.headers or {}),
+        )
+
+    async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        parts = []
+        for err in exc.errors()[:5]:
+            where = ".".join(str(p) for p in err.get("loc", ()))
+            parts.append(f"{where}: {err.get('msg', 'invalid')}")
+        message = "; ".join(parts) or "invalid request"
+        return problem("invalid_request", message, request_id(request), status=422)
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("request %s failed unexpectedly", request_id(request), exc_info=exc)
+        return problem(
+            "internal_error",
+            "the server failed to handle this request; quote the request_id when reporting it",
+            request_id(request),
+            status=500,
+        )
+
+    app.add_exception_handler(ServiceError, on_service_error)
+    app.add_exception_handler(FaceprintError, on_library_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class EdgeMiddleware:
+    """Request ids on every response; request bodies capped at ``max_body`` bytes.
+
+    A declared ``Content-Length`` over the cap is refused with 413 before any byte is
+    read; a body that grows past the cap while streaming (chunked uploads) raises
+    :class:`ServiceError` ``payload_too_large`` inside the handler that reads it.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        given = headers.get("x-request-id", "")
+        rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                raw = list(message.get("headers", []))
+                raw.append((b"x-request-id", rid.encode("latin-1")))
+                message["headers"] = raw
+            await send(message)
+
+        declared = headers.get("content-length")
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                size = -1
+            if size < 0 or size > self.max_body:
+                message = (
+                    f"request body of {declared} bytes is over the limit of {self.max_body:,} bytes"
+                    if size >= 0
+                    else "malformed Content-Length header"
+                )
+                code = "payload_too_large" if size >= 0 else "invalid_request"
+                await _send_problem(send_with_id, code, message, rid)
+                return
+
+        seen = 0
+
+        async def counted_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    raise ServiceError(
+                        "payload_too_large",
+                        f"request body is over the limit of {self.max_body:,} bytes",
+                    )
+            return message
+
+        await self.app(scope, counted_receive, send_with_id)
+
+
+async def _send_problem(send: Send, code: str, message: str, rid: str) -> None:
+    body = json.dumps(problem_body(code, message, rid)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status_for(code),
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
