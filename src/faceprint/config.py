@@ -75,6 +75,9 @@ class PipelineConfig:
         border_margin: a face whose box extends beyond the image by more than this
             fraction of its size is flagged ``near_border``.
         threads: inference threads per model (``0`` = the runtime's default).
+        streams: calls each model may run at the same time (from different threads),
+            sharing ``threads``. ``1`` suits one caller (lowest latency); a server
+            with ``N`` request workers uses ``N`` (best throughput).
         device: ``"auto"`` (CUDA if PyTorch sees a GPU, else CPU), ``"cpu"``
             (OpenVINO/onnxruntime), ``"cuda"`` (PyTorch on the GPU) or ``"torch-cpu"``
             (the PyTorch path on the CPU, for testing it without a GPU).
@@ -92,6 +95,7 @@ class PipelineConfig:
     low_score: float = 0.7
     border_margin: float = 0.05
     threads: int = 0
+    streams: int = 1
     device: str = "auto"
     half: bool = False
     liveness_models: tuple[str, ...] = ("minifasnet-v2", "minifasnet-v1se")
@@ -103,3 +107,5 @@ class PipelineConfig:
             raise ConfigError("need 0 <= min_score <= low_score <= 1")
         if self.min_face_size < 0 or self.threads < 0 or self.border_margin < 0:
             raise ConfigError("min_face_size, threads and border_margin must be >= 0")
+        if self.streams < 1:
+            raise ConfigError(f"streams must be >= 1, got {self.streams}")

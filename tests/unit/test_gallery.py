@@ -768,3 +768,10 @@ def test_create_collection_or_person_twice_is_refused(gallery: Gallery) -> None:
         gallery.create_person("bob", collection="nope")
     with pytest.raises(ConfigError):
         gallery.create_collection("  ")
+
+
+def test_face_ids_are_never_reused(gallery: Gallery, rng: np.random.Generator) -> None:
+    first = gallery.add_faces("alice", [rec(rng), rec(rng)])
+    gallery.remove_face(first[-1])
+    (again,) = gallery.add_faces("alice", [rec(rng)])
+    assert again > first[-1]  # a stale id can never name a newer face

@@ -27,6 +27,7 @@ def _session(card: ModelCard, path_for: PathFor, config: PipelineConfig) -> Sess
         path_for(card),
         runtime=card.runtime,
         threads=config.threads,
+        streams=config.streams,
         precision=card.precision,
         device=config.device,
         half=config.half,
@@ -63,6 +64,7 @@ def build_detector(card: ModelCard, path_for: PathFor, *, config: PipelineConfig
             nms_threshold=card.option("nms_threshold", 0.3),
             top_k=int(card.option("top_k", 5000)),
             threads=config.threads,
+            streams=config.streams,
         )
         return YuNetDetector(runner, config=config, name=card.name)
     raise ConfigError(f"detector backend {card.backend!r} ({card.name}) is not available yet")
@@ -115,7 +117,9 @@ def build_liveness(
         _require_task(card, "liveness")
         if card.backend != "minifasnet":
             raise ConfigError(f"liveness backend {card.backend!r} ({card.name}) is not available")
-        session = open_session(path_for(card), runtime=card.runtime, threads=config.threads)
+        session = open_session(
+            path_for(card), runtime=card.runtime, threads=config.threads, streams=config.streams
+        )
         models.append((session, card))
     return MiniFASNetLiveness(models, threshold=config.liveness_threshold)
 
@@ -141,7 +145,9 @@ def build_attributes(
         if key is None:
             raise ConfigError(f"attribute backend {card.backend!r} ({card.name}) is not available")
         models[key] = (
-            open_session(path_for(card), runtime=card.runtime, threads=config.threads),
+            open_session(
+                path_for(card), runtime=card.runtime, threads=config.threads, streams=config.streams
+            ),
             card,
         )
     return OMZAttributes(models)

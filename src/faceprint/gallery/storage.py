@@ -8,7 +8,7 @@ Schema (version :data:`SCHEMA_VERSION`)::
     collections(id INTEGER PRIMARY KEY, name TEXT UNIQUE, created_at TEXT)
     persons(id INTEGER PRIMARY KEY, collection_id → collections ON DELETE CASCADE,
             name TEXT, created_at TEXT, UNIQUE(collection_id, name))
-    faces(id INTEGER PRIMARY KEY, person_id → persons ON DELETE CASCADE,
+    faces(id INTEGER PRIMARY KEY AUTOINCREMENT (never reused), person_id → persons ON DELETE CASCADE,
           embedding BLOB (float32 little-endian, embedding_dim × 4 bytes),
           source TEXT, source_sha256 TEXT, bbox_x1, bbox_y1, bbox_x2, bbox_y2 REAL,
           det_score REAL, enrolled_at TEXT)
@@ -75,7 +75,7 @@ _SCHEMA = (
         UNIQUE (collection_id, name)
     )""",
     """CREATE TABLE faces (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
         embedding BLOB NOT NULL,
         source TEXT NOT NULL DEFAULT '',

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 from pathlib import Path
 from typing import Any, Protocol
@@ -70,15 +71,18 @@ class OpenVINOSession:
     one item at a time.
     """
 
-    def __init__(self, path: Path, *, threads: int = 0, precision: str = "f32") -> None:
+    def __init__(
+        self, path: Path, *, threads: int = 0, precision: str = "f32", streams: int = 1
+    ) -> None:
         core = _openvino_core()
         # f32 unless the card asks otherwise: on CPUs with AVX512-BF16/AMX OpenVINO would
         # silently run bf16, which moves landmarks-0009 by pixels and costs accuracy.
         # A card opts into bf16 only after its accuracy budget was measured.
-        config: dict[str, Any] = {
-            "PERFORMANCE_HINT": "LATENCY",
-            "INFERENCE_PRECISION_HINT": precision,
-        }
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": precision}
+        if streams > 1:  # concurrent callers: one CPU stream (and infer request) each
+            config["NUM_STREAMS"] = streams
+        else:
+            config["PERFORMANCE_HINT"] = "LATENCY"
         threads = threads_for(threads)
         if threads > 0:
             config["INFERENCE_NUM_THREADS"] = threads
@@ -113,8 +117,9 @@ class OpenVINOSession:
             raise
         except Exception as exc:
             raise ModelRuntimeError(f"OpenVINO could not load {path}: {exc}") from exc
-        self._request = self._compiled.create_infer_request()
-        self._lock = threading.Lock()
+        self._requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        for _ in range(max(1, streams)):
+            self._requests.put(self._compiled.create_infer_request())
 
     @property
     def name(self) -> str:
@@ -125,22 +130,25 @@ class OpenVINOSession:
         """Names of the model's outputs, in the order :meth:`run` returns them."""
         return [o.get_any_name() for o in self._compiled.outputs]
 
-    def _infer(self, batch: NDArray[np.float32]) -> list[NDArray[np.float32]]:
+    def _infer(self, request: Any, batch: NDArray[np.float32]) -> list[NDArray[np.float32]]:
         try:
-            self._request.infer({0: np.ascontiguousarray(batch, dtype=np.float32)})
+            request.infer({0: np.ascontiguousarray(batch, dtype=np.float32)})
         except Exception as exc:
             raise ModelRuntimeError(f"OpenVINO failed on {self._name}: {exc}") from exc
         return [
-            np.array(self._request.get_output_tensor(i).data, dtype=np.float32, copy=True)
+            np.array(request.get_output_tensor(i).data, dtype=np.float32, copy=True)
             for i in range(len(self._compiled.outputs))
         ]
 
     def run(self, batch: NDArray[np.float32]) -> list[NDArray[np.float32]]:
-        with self._lock:
+        request = self._requests.get()  # waits while every stream is busy
+        try:
             if self._batched or len(batch) == 1:
-                return self._infer(batch)
-            parts = [self._infer(batch[i : i + 1]) for i in range(len(batch))]
+                return self._infer(request, batch)
+            parts = [self._infer(request, batch[i : i + 1]) for i in range(len(batch))]
             return [np.concatenate(outs, axis=0) for outs in zip(*parts, strict=True)]
+        finally:
+            self._requests.put(request)
 
 
 class OnnxRuntimeSession:
@@ -234,6 +242,7 @@ def open_session(
     *,
     runtime: str,
     threads: int = 0,
+    streams: int = 1,
     precision: str = "f32",
     device: str = "cpu",
     half: bool = False,
@@ -241,7 +250,8 @@ def open_session(
     """Load a model file for inference.
 
     On ``device="cpu"`` the card's runtime (``"openvino"`` or ``"onnxruntime"``) runs it,
-    with ``precision`` ("f32" or "bf16", OpenVINO only). On ``"cuda"`` or ``"torch-cpu"``
+    with ``precision`` ("f32" or "bf16", OpenVINO only) and ``streams`` concurrent
+    callers sharing ``threads`` (onnxruntime sessions are re-entrant already). On ``"cuda"`` or ``"torch-cpu"``
     PyTorch runs it (float16 on CUDA when ``half``).
 
     Raises:
@@ -250,7 +260,7 @@ def open_session(
     if device in ("cuda", "torch-cpu"):
         return TorchSession(path, device="cuda" if device == "cuda" else "cpu", half=half)
     if runtime == "openvino":
-        return OpenVINOSession(path, threads=threads, precision=precision)
+        return OpenVINOSession(path, threads=threads, precision=precision, streams=streams)
     if runtime == "onnxruntime":
         return OnnxRuntimeSession(path, threads=threads)
     raise ModelRuntimeError(f"no session runtime {runtime!r} for {path.name}")
@@ -271,22 +281,27 @@ class OpenCVFaceDetector:
         nms_threshold: float,
         top_k: int,
         threads: int = 0,
+        streams: int = 1,
     ) -> None:
         import cv2
 
         threads = threads_for(threads)
-        if threads > 0:
-            cv2.setNumThreads(threads)
+        if threads > 0:  # OpenCV's thread count is process-wide: split it between streams
+            cv2.setNumThreads(max(1, threads // max(1, streams)))
         # OpenCV's DNN engine warns on every load that it ignores the preferred target;
         # the message is noise for users (it changes nothing), so keep OpenCV to errors.
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        # A FaceDetectorYN is not re-entrant: one instance per concurrent caller.
+        self._detectors: queue.SimpleQueue[Any] = queue.SimpleQueue()
         try:
-            self._detector = cv2.FaceDetectorYN.create(
-                str(path), "", (320, 320), score_threshold, nms_threshold, top_k
-            )
+            for _ in range(max(1, streams)):
+                self._detectors.put(
+                    cv2.FaceDetectorYN.create(
+                        str(path), "", (320, 320), score_threshold, nms_threshold, top_k
+                    )
+                )
         except cv2.error as exc:
             raise ModelRuntimeError(f"OpenCV could not load {path}: {exc}") from exc
-        self._lock = threading.Lock()
         self._name = path.name
 
     @property
@@ -297,12 +312,14 @@ class OpenCVFaceDetector:
         import cv2
 
         height, width = bgr.shape[:2]
-        with self._lock:
-            try:
-                self._detector.setInputSize((width, height))
-                _, faces = self._detector.detect(bgr)
-            except cv2.error as exc:
-                raise ModelRuntimeError(f"OpenCV face detector failed: {exc}") from exc
+        detector = self._detectors.get()
+        try:
+            detector.setInputSize((width, height))
+            _, faces = detector.detect(bgr)
+        except cv2.error as exc:
+            raise ModelRuntimeError(f"OpenCV face detector failed: {exc}") from exc
+        finally:
+            self._detectors.put(detector)
         if faces is None:
             return np.zeros((0, 15), dtype=np.float32)
         return np.asarray(faces, dtype=np.float32).reshape(-1, 15)

@@ -30,6 +30,7 @@ from limits.strategies import MovingWindowRateLimiter
 from faceprint import __version__
 from faceprint.errors import ConfigError
 from faceprint.gallery import Gallery
+from faceprint.models.card import load_catalog
 from faceprint.models.store import ModelStore
 from faceprint.pipeline import FacePipeline
 from faceprint.service.keys import ApiKey, KeyStore
@@ -85,10 +86,16 @@ class ServiceState:
     keys: KeyStore
     rates: RateLimits
     limiter: anyio.CapacityLimiter
+    licences: dict[str, str]
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run blocking work (models, SQLite) in the inference thread pool."""
+        """Run model work in the inference pool (as many at once as model streams)."""
         return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=self.limiter)
+
+    async def io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run gallery-only work (SQLite, no models) off the event loop, without
+        queueing it behind model work."""
+        return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
 
 
 def state_of(request: Request) -> ServiceState:
@@ -195,7 +202,7 @@ def create_app(settings: ServiceSettings, *, pipeline: FacePipeline | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         def start() -> ServiceState:
             built = pipeline or FacePipeline.from_config(
-                settings.pipeline,
+                settings.pipeline_config(),
                 store=ModelStore(settings.store),
                 accept_licence=settings.accept_licence,
             )
@@ -208,13 +215,17 @@ def create_app(settings: ServiceSettings, *, pipeline: FacePipeline | None = Non
                     "`faceprint keys create NAME --scope 'COLLECTION:write'`",
                     settings.keys_path,
                 )
+            config = settings.pipeline
+            catalog = load_catalog()
+            names = [config.detector, config.landmarks, config.embedder]
             return ServiceState(
                 settings=settings,
                 pipeline=built,
                 gallery=gallery,
                 keys=keys,
                 rates=RateLimits(settings.rate_limit),
-                limiter=anyio.CapacityLimiter(settings.threads),
+                limiter=anyio.CapacityLimiter(settings.workers),
+                licences={n: catalog[n].licence for n in names if n and n in catalog},
             )
 
         state = await anyio.to_thread.run_sync(start)

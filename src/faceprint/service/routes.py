@@ -11,7 +11,6 @@ from faceprint.core.quality import QualityPolicy
 from faceprint.errors import ImageError, NoFaceError, NotFoundError
 from faceprint.gallery.records import CollectionInfo, PersonInfo
 from faceprint.media.images import DecodedImage, decode_image
-from faceprint.models.card import load_catalog
 from faceprint.recognition import ImageInput, enroll_images, identify_faces
 from faceprint.service import schemas as s
 from faceprint.service.app import Key, ServiceState, state_of
@@ -114,8 +113,6 @@ async def models(request: Request, key: Key) -> s.Models:
     """The models this service runs, their licences and the default 1:1 threshold."""
     state = state_of(request)
     config = state.settings.pipeline
-    catalog = load_catalog()
-    names = [config.detector, *([config.landmarks] if config.landmarks else []), config.embedder]
     threshold = state.pipeline.verification_threshold()
     return s.Models(
         detector=config.detector,
@@ -123,7 +120,7 @@ async def models(request: Request, key: Key) -> s.Models:
         embedder=config.embedder,
         model_id=state.pipeline.model_id,
         embedding_dim=getattr(state.pipeline.embedder, "dimension", None),
-        licences={n: catalog[n].licence for n in names if n in catalog},
+        licences=state.licences,
         verification_threshold=s.ThresholdInfo(similarity=threshold.similarity, fmr=threshold.fmr),
         score_decimals=state.settings.score_decimals,
     )
@@ -266,14 +263,14 @@ async def create_collection(request: Request, key: Key, body: s.CollectionIn) ->
         state.gallery.create_collection(name)
         return _collection_out(_readable(state, key, name))
 
-    return await state.run(work)
+    return await state.io(work)
 
 
 @router.get("/collections", tags=["collections"])
 async def list_collections(request: Request, key: Key) -> s.CollectionList:
     """The collections this key can read."""
     state = state_of(request)
-    infos = await state.run(state.gallery.collections)
+    infos = await state.io(state.gallery.collections)
     return s.CollectionList(
         collections=[_collection_out(i) for i in infos if key.can(i.name, "read")]
     )
@@ -284,7 +281,7 @@ async def get_collection(
     request: Request, key: Key, collection_id: CollectionId
 ) -> s.CollectionOut:
     state = state_of(request)
-    return _collection_out(await state.run(_readable, state, key, collection_id))
+    return _collection_out(await state.io(_readable, state, key, collection_id))
 
 
 @router.delete("/collections/{collection_id}", tags=["collections"])
@@ -299,7 +296,7 @@ async def delete_collection(
         removed = state.gallery.remove_collection(collection_id)
         return s.CollectionDeleted(collection_id=collection_id, faces_removed=removed)
 
-    return await state.run(work)
+    return await state.io(work)
 
 
 # --- persons and faces ------------------------------------------------------------------
@@ -320,7 +317,7 @@ async def create_person(
                 return _person_out(info)
         raise NotFoundError(f"no person {body.person_id!r}")  # removed concurrently
 
-    return await state.run(work)
+    return await state.io(work)
 
 
 @router.get("/collections/{collection_id}/persons", tags=["persons"])
@@ -332,7 +329,7 @@ async def list_persons(request: Request, key: Key, collection_id: CollectionId) 
         infos = state.gallery.persons(collection=collection_id)
         return s.PersonList(persons=[_person_out(i) for i in infos])
 
-    return await state.run(work)
+    return await state.io(work)
 
 
 @router.get("/collections/{collection_id}/persons/{person_id}", tags=["persons"])
@@ -362,7 +359,7 @@ async def get_person(
             ],
         )
 
-    return await state.run(work)
+    return await state.io(work)
 
 
 @router.delete("/collections/{collection_id}/persons/{person_id}", tags=["persons"])
@@ -378,7 +375,7 @@ async def delete_person(
             collection_id=collection_id, person_id=person_id, faces_removed=removed
         )
 
-    return await state.run(work)
+    return await state.io(work)
 
 
 @router.post(
@@ -401,7 +398,7 @@ async def add_faces(
     The person is created if new (only if at least one face is accepted).
     """
     state = state_of(request)
-    await state.run(_writable, state, key, collection_id)
+    await state.io(_writable, state, key, collection_id)
     limit = state.settings.max_images_per_request
     uploads = (await read_images(request, array="images", max_items=limit))["images"]
     names = [u.filename for u in uploads]
@@ -478,7 +475,7 @@ async def delete_face(
         state.gallery.remove_face(face_id)
         return s.FaceDeleted(face_id=face_id, removed=True)
 
-    return await state.run(work)
+    return await state.io(work)
 
 
 # --- search -----------------------------------------------------------------------------
@@ -504,7 +501,7 @@ async def search(
     ``reason``) when the gallery's liveness policy refuses it.
     """
     state = state_of(request)
-    await state.run(_readable, state, key, collection_id)
+    await state.io(_readable, state, key, collection_id)
     (upload,) = (await read_images(request, "image"))["image"]
 
     def work() -> s.SearchOut:
@@ -514,14 +511,13 @@ async def search(
         chosen = pipeline.identification_threshold(
             gallery_size=size, threshold=threshold, fpir=fpir
         )
-        results = identify_faces(
+        results = identify_faces(  # the same threshold the response reports
             pipeline,
             gallery,
             image.pixels,
             k=k,
             collection=collection_id,
-            threshold=threshold,
-            fpir=fpir,
+            threshold=chosen.similarity,
         )[:max_faces]
         faces = []
         for result in results:

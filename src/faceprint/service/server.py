@@ -9,7 +9,13 @@ from faceprint.service.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 
-def serve(settings: ServiceSettings, *, host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve(
+    settings: ServiceSettings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    access_log: bool = False,
+) -> None:
     """Serve until interrupted (one process; models run in a thread pool of
     ``settings.threads``). Put a TLS-terminating proxy in front for anything but
     loopback: API keys travel in headers."""
@@ -22,7 +28,9 @@ def serve(settings: ServiceSettings, *, host: str = "127.0.0.1", port: int = 800
 
     # Fail here, with the library's typed errors, rather than inside uvicorn's lifespan.
     pipeline = FacePipeline.from_config(
-        settings.pipeline, store=ModelStore(settings.store), accept_licence=settings.accept_licence
+        settings.pipeline_config(),
+        store=ModelStore(settings.store),
+        accept_licence=settings.accept_licence,
     )
     settings.gallery_path.parent.mkdir(parents=True, exist_ok=True)
     Gallery.open(settings.gallery_path, model_id=pipeline.model_id).close()
@@ -33,6 +41,7 @@ def serve(settings: ServiceSettings, *, host: str = "127.0.0.1", port: int = 800
         host=host,
         port=port,
         log_level="info",
+        access_log=access_log,
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=10,
