@@ -8,7 +8,7 @@ export FACEPRINT_HOME ?= $(abspath .faceprint-home)
 export FACEPRINT_OFFLINE ?= 1
 export FACEPRINT_SHARED ?= $(SHARED)
 
-.PHONY: install demo test unit lint typecheck browser serve eval-lfw bench bench-peer bench-service bench-attributes clean
+.PHONY: install demo test unit lint typecheck test-tools serve eval-lfw bench bench-peer bench-service bench-video bench-attributes clean
 
 $(BIN)/faceprint: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +28,12 @@ demo: install  ## pull default models, enroll the sample people, identify the pr
 	$(BIN)/faceprint identify --gallery .demo-gallery.db \
 		$(SHARED)/datasets/samples/probes $(SHARED)/datasets/samples/groups/two_people.jpg
 
-browser:  ## Debian's Chromium for the web page's end-to-end test (needs root and apt)
-	@if [ -x /usr/bin/chromium ]; then echo "chromium: $$(/usr/bin/chromium --version)"; \
-	else apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
-	&& /usr/bin/chromium --version; fi
+test-tools:  ## Debian's Chromium (web page test) and FFmpeg (ffprobe in the video test); needs root and apt
+	@missing=""; [ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v ffprobe >/dev/null || missing="$$missing ffmpeg"; \
+	if [ -n "$$missing" ]; then apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi; \
+	/usr/bin/chromium --version; ffprobe -version | head -1
 
 serve: install  ## run the REST service and web page on http://127.0.0.1:8000 (key: faceprint keys create)
 	$(BIN)/faceprint models pull --default
@@ -64,6 +66,9 @@ bench-peer: install  ## faceprint vs the face_recognition package on the same im
 
 bench-service: install  ## REST service under load: verify/search req/s and latency, no lost writes
 	$(BIN)/python benchmarks/service_load.py
+
+bench-video: install  ## video recognition on a 720p file: × real time, frames/faces processed
+	$(BIN)/python benchmarks/video_throughput.py --threads 2
 
 bench-attributes: install  ## gender accuracy on LFW against first-name-derived labels
 	$(BIN)/python -m pip install --quiet gender-guesser  # GPL-3.0: benchmark-only, never a dependency

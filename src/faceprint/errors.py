@@ -170,3 +170,18 @@ class CalibrationError(FaceprintError, ValueError):
     """A requested error rate is outside what the stored calibration supports."""
 
     code = "calibration_error"
+
+
+# --- video ---------------------------------------------------------------------------
+
+
+class VideoError(FaceprintError):
+    """Base class for video and stream errors."""
+
+    code = "video_error"
+
+
+class VideoSourceError(VideoError, OSError):
+    """A video file or stream cannot be opened or read (and reconnecting gave up)."""
+
+    code = "video_source_error"

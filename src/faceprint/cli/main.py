@@ -989,6 +989,9 @@ def serve(
             help="Apply the quality policy to enrollments by default.",
         ),
     ] = False,
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", help="Log every request line.")
+    ] = False,
 ) -> None:
     """Run the REST service and its web page (http://HOST:PORT/, API docs at /docs)."""
 
@@ -1025,7 +1028,7 @@ def serve(
             settings = dataclasses.replace(settings, score_decimals=None)
         elif isinstance(decimals, int):
             settings = dataclasses.replace(settings, score_decimals=decimals)
-        run_server(settings, host=host, port=port)
+        run_server(settings, host=host, port=port, access_log=access_log)
 
     _run(body)
 
@@ -1114,5 +1117,172 @@ def keys_revoke(
             output.print_json(_key_json(revoked))
         else:
             output.stdout.print(f"revoked key {revoked.key_id} ({revoked.name})", markup=False)
+
+    _run(body)
+
+
+# --- video -------------------------------------------------------------------------------
+
+
+@app.command()
+def video(
+    source: Annotated[
+        str,
+        typer.Argument(help="Video file, stream URL (rtsp://, http://…) or webcam index (0)."),
+    ],
+    gallery: GalleryOpt = None,
+    collection: Annotated[
+        str | None, typer.Option("--collection", "-c", help="Search one collection (default: all).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write an annotated MP4 (processed frames).")
+    ] = None,
+    events: Annotated[
+        Path | None, typer.Option("--events", help="Write events as JSON lines.")
+    ] = None,
+    fps: Annotated[
+        float,
+        typer.Option(help="Frames per second of video to process (0: every frame)."),
+    ] = 10.0,
+    save_unknown: Annotated[
+        Path | None,
+        typer.Option(
+            "--save-unknown", help="Group unknown tracks and save their best faces under DIR."
+        ),
+    ] = None,
+    fpir: Annotated[
+        float | None, typer.Option(help="False-positive identification rate (default 0.01).")
+    ] = None,
+    threshold: Annotated[float | None, typer.Option(help="Explicit similarity threshold.")] = None,
+    max_seconds: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds of video (streams).")
+    ] = None,
+    embedder: EmbedderOpt = "sface",
+    accept: AcceptOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recognise people in a video or stream: one identity per track, events, annotated output.
+
+    Ctrl-C stops cleanly: open tracks end, events are flushed, outputs are closed.
+    """
+
+    def body() -> None:
+        import time as clock
+
+        from faceprint.gallery import Gallery
+        from faceprint.video import (
+            EventLog,
+            VideoOptions,
+            VideoRecognizer,
+            VideoSource,
+            VideoWriter,
+            annotate,
+            recognize_video,
+            save_unknown_tracks,
+            summarize,
+        )
+
+        pipeline = _pipeline(embedder=embedder, accept=accept)
+        options = VideoOptions(
+            fps=fps or None, collection=collection, fpir=fpir, threshold=threshold
+        )
+        with (
+            Gallery.open(_gallery_path(gallery), model_id=pipeline.model_id, create=False) as g,
+            VideoSource(source, fps=options.fps) as src,
+        ):
+            info = src.info
+            recognizer = VideoRecognizer(pipeline, g, options=options, frame_rate=info.fps or 25.0)
+            log_file = EventLog(events) if events else None
+            writer = None
+            interrupted = False
+            last = None
+            started = clock.monotonic()
+            total = None
+            if not info.live and info.duration and options.fps:
+                total = max(1, round(info.duration * min(options.fps, info.fps or options.fps)))
+            elif not info.live and info.frames:
+                total = info.frames
+            try:
+                with output.frame_progress(
+                    f"video {Path(source).name if not info.live else source}",
+                    total=total,
+                    enabled=not as_json and not STATE.quiet,
+                ) as progress:
+                    for result in recognize_video(pipeline, g, src, recognizer=recognizer):
+                        fresh = result.frame is not last  # the closing result repeats a frame
+                        last = result.frame
+                        if log_file is not None:
+                            log_file.write(result.events)
+                        if out is not None and fresh:
+                            if writer is None:
+                                rate = options.fps or info.fps or 25.0
+                                writer = VideoWriter(
+                                    out, fps=rate, width=last.width, height=last.height
+                                )
+                            writer.write(annotate(last.pixels, result.tracks))
+                        progress(recognizer.stats.frames_processed)
+                        if max_seconds is not None and last.timestamp >= max_seconds:
+                            break
+            except KeyboardInterrupt:
+                interrupted = True
+            finally:
+                closing = recognizer.finish(last)
+                if log_file is not None:
+                    log_file.write(closing)
+                    log_file.close()
+                if writer is not None:
+                    writer.close()
+            elapsed = clock.monotonic() - started
+            tracks = list(recognizer.tracks.values())
+            groups: list[Path] = []
+            if save_unknown is not None:
+                groups = save_unknown_tracks(
+                    tracks,
+                    save_unknown,
+                    threshold=pipeline.verification_threshold().similarity,
+                )
+            stats = recognizer.stats
+            report = {
+                "source": dataclasses.asdict(info),
+                "interrupted": interrupted,
+                "frames_decoded": stats.frames_decoded,
+                "frames_processed": stats.frames_processed,
+                "observations": stats.observations,
+                "embedded": stats.embedded,
+                "identifications": stats.identifications,
+                "video_seconds": None if last is None else round(last.timestamp, 3),
+                "elapsed_seconds": round(elapsed, 3),
+                "processed_fps": round(stats.frames_processed / max(elapsed, 1e-9), 2),
+                "threshold": None
+                if recognizer.threshold is None
+                else recognizer.threshold.similarity,
+                "events": None if events is None else str(events),
+                "out": None if out is None else str(out),
+                "unknown_groups": [str(p) for p in groups],
+                **summarize(tracks),
+            }
+        if as_json:
+            output.print_json(report)
+        else:
+            for person in report["people"]:
+                spans = person["tracks"]
+                best = max((s["similarity"] or 0.0) for s in spans)
+                output.stdout.print(
+                    f"{person['person']}: {person['first_timestamp']:.2f}–"
+                    f"{person['last_timestamp']:.2f} s in {len(spans)} track(s), "
+                    f"best similarity {best:.2f}",
+                    markup=False,
+                )
+            output.stdout.print(
+                f"{len(report['unknown_tracks'])} unknown track(s); "
+                f"{stats.frames_processed} frames processed of {stats.frames_decoded} decoded "
+                f"({report['processed_fps']} frames/s), {stats.embedded} of "
+                f"{stats.observations} face observations embedded",
+                markup=False,
+            )
+            for group in groups:
+                output.stdout.print(f"unknown faces saved in {group}", markup=False)
+        if interrupted:
+            raise typer.Exit(130)
 
     _run(body)

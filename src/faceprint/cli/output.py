@@ -8,6 +8,7 @@ import enum
 import json
 import math
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +36,7 @@ EXIT_USAGE = 2
 EXIT_IMAGE = 3
 EXIT_CODES: tuple[tuple[type[errors.FaceprintError], int], ...] = (
     (errors.ImageError, EXIT_IMAGE),
+    (errors.VideoError, EXIT_IMAGE),
     (errors.NoFaceError, 4),
     (errors.MultipleFacesError, 4),
     (errors.LicenceNotAcceptedError, 5),
@@ -118,5 +120,33 @@ def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Any]:
 
         def update(done: int, total: int, current: str) -> None:
             bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+@contextmanager
+def frame_progress(description: str, *, total: int | None, enabled: bool = True) -> Iterator[Any]:
+    """A progress bar for video on stderr, with frames per second; yields
+    ``update(done_frames)``."""
+    if not enabled:
+        yield lambda done: None
+        return
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=True,
+    )
+    with bar:
+        task = bar.add_task(description, total=total, rate="")
+        started = time.monotonic()
+
+        def update(done: int) -> None:
+            elapsed = max(time.monotonic() - started, 1e-6)
+            bar.update(task, completed=done, rate=f"{done / elapsed:.1f} frames/s")
 
         yield update

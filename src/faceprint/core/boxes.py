@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import NDArray
 
 from faceprint.types import BBox, Detection, FaceIssue
 
@@ -99,3 +100,17 @@ def context_box(bbox_xyxy: BBox, *, scale: float, image_width: int, image_height
     if bottom > image_height - 1:
         top, bottom = top - (bottom - image_height + 1), image_height - 1.0
     return (left, top, right, bottom)
+
+
+def iou_matrix(a: Sequence[BBox], b: Sequence[BBox]) -> NDArray[np.float64]:
+    """Pairwise intersection over union of two lists of ``xyxy`` boxes."""
+    if not a or not b:
+        return np.zeros((len(a), len(b)))
+    p = np.asarray(a, dtype=np.float64)[:, None, :]
+    q = np.asarray(b, dtype=np.float64)[None, :, :]
+    w = np.clip(np.minimum(p[..., 2], q[..., 2]) - np.maximum(p[..., 0], q[..., 0]), 0, None)
+    h = np.clip(np.minimum(p[..., 3], q[..., 3]) - np.maximum(p[..., 1], q[..., 1]), 0, None)
+    inter = w * h
+    area_a = (p[..., 2] - p[..., 0]) * (p[..., 3] - p[..., 1])
+    area_b = (q[..., 2] - q[..., 0]) * (q[..., 3] - q[..., 1])
+    return np.asarray(inter / np.maximum(area_a + area_b - inter, 1e-9))
