@@ -758,7 +758,9 @@ def test_create_collection_and_person_without_faces(
 
 
 def test_create_collection_or_person_twice_is_refused(gallery: Gallery) -> None:
+    assert not gallery.has_collection("team")
     gallery.create_collection("team")
+    assert gallery.has_collection("team") and not gallery.has_collection("Team")
     with pytest.raises(AlreadyExistsError, match="team"):
         gallery.create_collection("team")
     gallery.create_person("alice", collection="team")

@@ -268,6 +268,11 @@ class Gallery:
 
     # --- listings ----------------------------------------------------------------------
 
+    def has_collection(self, name: str) -> bool:
+        """Whether collection ``name`` exists (cheap: no counting)."""
+        with self._lock:
+            return self._store.has_collection(name)
+
     def collections(self) -> list[CollectionInfo]:
         """All collections with person and face counts, sorted by name."""
         with self._lock:

@@ -588,6 +588,12 @@ class GalleryStore:
             )
         return int(row[0])
 
+    def has_collection(self, name: str) -> bool:
+        """Whether a collection exists (one indexed lookup, no counting)."""
+        with self._errors("reading"):
+            row = self._db.execute("SELECT 1 FROM collections WHERE name = ?", (name,)).fetchone()
+        return row is not None
+
     def collections(self) -> list[CollectionInfo]:
         """All collections, sorted by name."""
         with self._errors("reading"):

@@ -10,6 +10,7 @@ nothing.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -60,13 +61,7 @@ class RateLimits:
         if self._limiter.hit(item, key.key_id):
             return None
         reset, _ = self._limiter.get_window_stats(item, key.key_id)
-        return max(0.0, reset - _now())
-
-
-def _now() -> float:
-    import time
-
-    return time.time()
+        return max(0.0, reset - time.time())
 
 
 def _parse_rate(text: str) -> RateLimitItem:

@@ -68,20 +68,26 @@ def _decode(state: ServiceState, upload: Upload) -> DecodedImage:
         raise type(exc)(str(exc).replace("<bytes>", upload.filename)) from None
 
 
+def _visible(state: ServiceState, key: ApiKey, collection: str) -> None:
+    """Pass if the collection exists and the key may read it; 404 alike otherwise."""
+    if not (key.can(collection, "read") and state.gallery.has_collection(collection)):
+        raise NotFoundError(f"no collection {collection!r}")
+
+
 def _readable(state: ServiceState, key: ApiKey, collection: str) -> CollectionInfo:
-    """The collection if it exists and the key may read it; 404 alike otherwise."""
-    if key.can(collection, "read"):
-        for info in state.gallery.collections():
-            if info.name == collection:
-                return info
-    raise NotFoundError(f"no collection {collection!r}")
+    """The collection (with its counts) if the key may read it; 404 alike otherwise."""
+    _visible(state, key, collection)
+    for info in state.gallery.collections():
+        if info.name == collection:
+            return info
+    raise NotFoundError(f"no collection {collection!r}")  # removed meanwhile
 
 
-def _writable(state: ServiceState, key: ApiKey, collection: str) -> CollectionInfo:
-    info = _readable(state, key, collection)
+def _writable(state: ServiceState, key: ApiKey, collection: str) -> None:
+    """Pass if the key may change the collection; 404 if it may not even see it."""
+    _visible(state, key, collection)
     if not key.can(collection, "write"):
         raise ServiceError("forbidden", f"this key may read but not change {collection!r}")
-    return info
 
 
 def _collection_out(info: CollectionInfo) -> s.CollectionOut:
@@ -325,7 +331,7 @@ async def list_persons(request: Request, key: Key, collection_id: CollectionId) 
     state = state_of(request)
 
     def work() -> s.PersonList:
-        _readable(state, key, collection_id)
+        _visible(state, key, collection_id)
         infos = state.gallery.persons(collection=collection_id)
         return s.PersonList(persons=[_person_out(i) for i in infos])
 
@@ -340,7 +346,7 @@ async def get_person(
     state = state_of(request)
 
     def work() -> s.PersonDetail:
-        _readable(state, key, collection_id)
+        _visible(state, key, collection_id)
         infos = {i.name: i for i in state.gallery.persons(collection=collection_id)}
         if person_id not in infos:
             raise NotFoundError(f"no person {person_id!r} in collection {collection_id!r}")
@@ -501,7 +507,7 @@ async def search(
     ``reason``) when the gallery's liveness policy refuses it.
     """
     state = state_of(request)
-    await state.io(_readable, state, key, collection_id)
+    await state.io(_visible, state, key, collection_id)
     (upload,) = (await read_images(request, "image"))["image"]
 
     def work() -> s.SearchOut:
