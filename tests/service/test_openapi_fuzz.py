@@ -82,4 +82,5 @@ def test_api_conforms_and_never_fails(fuzz_target) -> None:
             check()
         except Unsatisfiable:  # nothing invalid to send (e.g. GET /v1/health)
             assert mode is GenerationMode.NEGATIVE
+    print(f"schemathesis: {calls} generated requests over {len(operations)} operations")
     assert calls >= len(operations) * EXAMPLES
