@@ -373,6 +373,10 @@ def recognize_video(
     """Yield one :class:`FrameResult` per processed frame, then a last one (with no
     tracks) carrying the ``track_ended`` events of tracks still open at the end.
 
+    The stride is the source's own ``fps`` when it has one, else ``options.fps``
+    (which is then set on the source); ``VideoOptions(fps=None)`` with an unstrided
+    source processes every frame.
+
     Closing the generator early (``break``, Ctrl-C) also ends the open tracks: pass your
     own ``recognizer`` to read them afterwards with :meth:`VideoRecognizer.finish`.
 
