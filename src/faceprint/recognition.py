@@ -17,7 +17,7 @@ from faceprint.errors import ImageError, NoFaceError
 from faceprint.gallery import FaceRecord, Gallery
 from faceprint.media.images import DecodedImage, decode_image, find_images
 from faceprint.pipeline import FacePipeline
-from faceprint.types import Detection, Face, FaceIssue, Identification, ImageArray
+from faceprint.types import Detection, Face, FaceIssue, Identification, ImageArray, Threshold
 
 log = logging.getLogger(__name__)
 
@@ -258,14 +258,15 @@ def identify_faces(
     *,
     k: int = 5,
     collection: str | None = None,
-    threshold: float | None = None,
+    threshold: float | Threshold | None = None,
     fmr: float | None = None,
     fpir: float | None = None,
 ) -> list[FaceIdentification]:
     """Identify every face in ``image`` against the gallery (open set).
 
     The threshold defaults to FPIR 1 % for the gallery's current size (number of
-    templates searched); ``threshold``, ``fmr`` or ``fpir`` override it.
+    templates searched); ``threshold`` (a similarity, or a :class:`Threshold` already
+    chosen by the caller and used as is), ``fmr`` or ``fpir`` override it.
 
     Raises:
         faceprint.errors.ModelMismatchError: the gallery holds another model's embeddings.
@@ -275,11 +276,15 @@ def identify_faces(
     faces = pipeline.analyze(image, liveness=gallery.require_liveness)
     if not faces:
         return []
-    chosen = pipeline.identification_threshold(
-        gallery_size=gallery.size(collection=collection),
-        threshold=threshold,
-        fmr=fmr,
-        fpir=fpir,
+    chosen = (
+        threshold
+        if isinstance(threshold, Threshold)
+        else pipeline.identification_threshold(
+            gallery_size=gallery.size(collection=collection),
+            threshold=threshold,
+            fmr=fmr,
+            fpir=fpir,
+        )
     )
     results = []
     for face in faces:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -176,40 +177,19 @@ async def analyze(
 
 
 def _analyzed(face: Face) -> s.AnalyzedFace:
-    base = _detected(face.detection)
-    live = face.liveness
-    q = face.quality
     a = face.attributes
     return s.AnalyzedFace(
-        **base.model_dump(),
+        **_detected(face.detection).model_dump(),
         liveness=None
-        if live is None
-        else s.LivenessOut(score=live.score, threshold=live.threshold, is_live=live.is_live),
+        if face.liveness is None
+        else s.LivenessOut.model_validate(face.liveness, from_attributes=True),
         quality=None
-        if q is None
-        else s.QualityOut(
-            score=q.score,
-            reasons=list(q.reasons),
-            face_size=q.face_size,
-            sharpness=q.sharpness,
-            brightness=q.brightness,
-            contrast=q.contrast,
-            detector_score=q.detector_score,
-            yaw=q.yaw,
-            pitch=q.pitch,
-            roll=q.roll,
-        ),
+        if face.quality is None
+        else s.QualityOut.model_validate(face.quality, from_attributes=True),
         attributes=None
         if a is None
-        else s.AttributesOut(
-            age=a.age,
-            gender=a.gender,
-            gender_score=a.gender_score,
-            expression=a.expression,
-            expressions=dict(a.expressions),
-            yaw=a.yaw,
-            pitch=a.pitch,
-            roll=a.roll,
+        else s.AttributesOut.model_validate(
+            {**dataclasses.asdict(a), "expressions": dict(a.expressions)}
         ),
     )
 
@@ -518,12 +498,7 @@ async def search(
             gallery_size=size, threshold=threshold, fpir=fpir
         )
         results = identify_faces(  # the same threshold the response reports
-            pipeline,
-            gallery,
-            image.pixels,
-            k=k,
-            collection=collection_id,
-            threshold=chosen.similarity,
+            pipeline, gallery, image.pixels, k=k, collection=collection_id, threshold=chosen
         )[:max_faces]
         faces = []
         for result in results:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from faceprint.core.quality import crop_measures
 from faceprint.errors import ConfigError
 from faceprint.gallery import Gallery
 from faceprint.pipeline import FacePipeline
@@ -164,10 +165,10 @@ def observation_quality(image: np.ndarray, detection: Detection) -> float:
     ix2, iy2 = min(w, math.ceil(x2)), min(h, math.ceil(y2))
     if ix2 - ix1 < 4 or iy2 - iy1 < 4:
         return 0.0
-    grey = cv2.cvtColor(image[iy1:iy2, ix1:ix2], cv2.COLOR_RGB2GRAY)
-    grey = cv2.resize(grey, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float64)
-    sharp = cv2.Laplacian(grey, cv2.CV_64F).var() / (grey.var() + 1e-6)
-    sharpness = min(1.0, sharp / 0.3)
+    crop = np.asarray(
+        cv2.resize(image[iy1:iy2, ix1:ix2], (64, 64), interpolation=cv2.INTER_AREA), np.uint8
+    )
+    sharpness = min(1.0, crop_measures(crop)[0] / 0.3)
     points = detection.landmarks_array()
     eye_mid = (points[0] + points[1]) / 2
     eye_dist = float(np.linalg.norm(points[1] - points[0])) + 1e-6
