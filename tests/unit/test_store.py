@@ -30,7 +30,8 @@ from faceprint.errors import (
     ModelNotAvailableError,
     UnknownModelError,
 )
-from faceprint.models import store as store_module
+from faceprint.models import digests as digests_module
+from faceprint.models import fetcher as fetcher_module
 from faceprint.models.card import Catalog, parse_catalog
 from faceprint.models.store import FileStatus, ModelStore
 from faceprint.models.transforms import TRANSFORMS
@@ -63,6 +64,7 @@ RESEARCH = _blob("research/model.onnx", 4_000, 4)
 REV_SRC = _blob("pack/rev_int8.onnx", 5_000, 5)
 BLOBS = (ALPHA, BETA_XML, BETA_BIN, RESEARCH, REV_SRC)
 NOTICE = "These weights are for non-commercial research only."
+RECORD = "models/.verified.json"  # the store's cross-process digest record
 
 
 def _files(card: str, blobs: tuple[Blob, ...], official: Callable[[Blob], str]) -> str:
@@ -215,7 +217,7 @@ def test_copies_from_the_mirror_directory_and_verifies(home, mirror):
     assert store.is_cached("alpha")
     assert store.verify("alpha") == [FileStatus(ALPHA.path, ALPHA.sha256, ALPHA.sha256, "ok")]
     assert store.ensure("alpha") == path  # cached: no second copy
-    assert _leftovers(home) == ["models/pack/alpha.onnx"]
+    assert _leftovers(home) == [RECORD, "models/pack/alpha.onnx"]
 
 
 def test_entry_is_the_named_file_and_all_files_are_fetched(home, mirror):
@@ -329,7 +331,7 @@ def test_force_fetches_again_even_when_cached(home, mirror):
 
 
 def test_progress_reports_increasing_bytes_up_to_the_size(home, mirror, monkeypatch):
-    monkeypatch.setattr(store_module, "_CHUNK", 4096)
+    monkeypatch.setattr(fetcher_module, "_CHUNK", 4096)
     calls: list[tuple[str, int, int]] = []
     _store(home, mirror=str(mirror), offline=True).ensure(
         "alpha", progress=lambda *a: calls.append(a)
@@ -345,8 +347,8 @@ def test_cached_files_are_hashed_once_per_process(home, mirror, monkeypatch):
     store = _store(home, mirror=str(mirror), offline=True)
     store.ensure("alpha")
     hashed: list[object] = []
-    real = store_module._sha256_stream
-    monkeypatch.setattr(store_module, "_sha256_stream", lambda fh: hashed.append(fh) or real(fh))
+    real = digests_module.sha256_stream
+    monkeypatch.setattr(digests_module, "sha256_stream", lambda fh: hashed.append(fh) or real(fh))
     for _ in range(5):
         store.ensure("alpha")
         _store(home, mirror=str(mirror), offline=True).ensure("alpha")
@@ -358,7 +360,7 @@ def test_cached_files_are_hashed_once_per_process(home, mirror, monkeypatch):
 
 def test_fetches_from_a_mirror_url(home, server, monkeypatch):
     _write(server.root / "mirror")
-    monkeypatch.setattr(store_module, "_CHUNK", 4096)
+    monkeypatch.setattr(fetcher_module, "_CHUNK", 4096)
     calls: list[tuple[str, int, int]] = []
     store = _store(home, mirror=f"{server.base}/mirror/")
     path = store.ensure("alpha", progress=lambda *a: calls.append(a))
@@ -366,7 +368,7 @@ def test_fetches_from_a_mirror_url(home, server, monkeypatch):
     assert server.requests == [f"/mirror/{ALPHA.path}"]
     assert [c[1] for c in calls] == sorted({c[1] for c in calls})
     assert calls[-1] == (ALPHA.path, ALPHA.size, ALPHA.size)
-    assert _leftovers(home) == ["models/pack/alpha.onnx"]
+    assert _leftovers(home) == [RECORD, "models/pack/alpha.onnx"]
 
 
 def test_offline_refuses_a_mirror_url(home, server):
@@ -465,7 +467,7 @@ def test_concurrent_ensure_fetches_once(home, server, shared_store):
     assert len(results) == 8 and len(set(results)) == 1
     assert server.hits(BETA_XML.path) == 1
     assert server.hits(BETA_BIN.path) == 1
-    assert _leftovers(home) == sorted(f"models/{b.path}" for b in (BETA_XML, BETA_BIN))
+    assert _leftovers(home) == sorted([RECORD, *(f"models/{b.path}" for b in (BETA_XML, BETA_BIN))])
 
 
 # --- licences --------------------------------------------------------------------------
@@ -530,6 +532,7 @@ def test_transform_runs_once_and_writes_a_sidecar(home, mirror, reverse_calls):
     assert reverse_calls[0] == store.root / "models" / REV_SRC.path
     assert store.verify("rev") == [FileStatus(REV_SRC.path, REV_SRC.sha256, REV_SRC.sha256, "ok")]
     assert _leftovers(home) == [
+        RECORD,
         "models/derived/rev.bin",
         "models/derived/rev.bin.json",
         f"models/{REV_SRC.path}",
@@ -611,7 +614,7 @@ def test_failing_transform_leaves_no_output(home, mirror, monkeypatch):
     store = _store(home, mirror=str(mirror), offline=True)
     with pytest.raises(ModelError, match="boom"):
         store.ensure("rev")
-    assert _leftovers(home) == [f"models/{REV_SRC.path}"]
+    assert _leftovers(home) == [RECORD, f"models/{REV_SRC.path}"]
 
 
 # --- fused cards, names, paths ---------------------------------------------------------

@@ -1,5 +1,9 @@
 """Build backends from model cards: card (catalog) + verified path (store) + session
-(runtime) → backend object. A backend never finds its own files."""
+(runtime) → backend object. A backend never finds its own files.
+
+The builders of models that may run on OpenVINO take ``cache_dir``: where it may keep
+compiled models for later processes (the store's ``session_cache_dir``); ``None``
+compiles afresh every time."""
 
 from __future__ import annotations
 
@@ -22,15 +26,25 @@ PathFor = Callable[[ModelCard], Path]
 """Returns the verified local path of a card's entry file (usually ModelStore.ensure)."""
 
 
-def _session(card: ModelCard, path_for: PathFor, config: PipelineConfig) -> Session:
+def _session(
+    card: ModelCard,
+    path_for: PathFor,
+    config: PipelineConfig,
+    cache_dir: Path | None,
+    *,
+    on_device: bool = True,
+) -> Session:
+    """A session for ``card``: on the pipeline's device with the card's precision, or
+    (``on_device=False``, for the optional analyses) on the card's CPU runtime in f32."""
     return open_session(
         path_for(card),
         runtime=card.runtime,
         threads=config.threads,
         streams=config.streams,
-        precision=card.precision,
-        device=config.device,
-        half=config.half,
+        precision=card.precision if on_device else "f32",
+        device=config.device if on_device else "cpu",
+        half=config.half and on_device,
+        cache_dir=cache_dir,
     )
 
 
@@ -71,7 +85,7 @@ def build_detector(card: ModelCard, path_for: PathFor, *, config: PipelineConfig
 
 
 def build_landmarks(
-    card: ModelCard, path_for: PathFor, *, config: PipelineConfig
+    card: ModelCard, path_for: PathFor, *, config: PipelineConfig, cache_dir: Path | None = None
 ) -> LandmarkRefiner:
     """A landmark refiner for ``card``.
 
@@ -80,12 +94,17 @@ def build_landmarks(
     """
     _require_task(card, "landmarks")
     if card.backend == "omz_landmarks5":
-        return OMZLandmarkRefiner(_session(card, path_for, config), card)
+        return OMZLandmarkRefiner(_session(card, path_for, config, cache_dir), card)
     raise ConfigError(f"landmark backend {card.backend!r} ({card.name}) is not available")
 
 
 def build_embedder(
-    card: ModelCard, path_for: PathFor, *, catalog: Catalog, config: PipelineConfig
+    card: ModelCard,
+    path_for: PathFor,
+    *,
+    catalog: Catalog,
+    config: PipelineConfig,
+    cache_dir: Path | None = None,
 ) -> Embedder:
     """An embedder (single model or fused template) for ``card``.
 
@@ -94,10 +113,12 @@ def build_embedder(
     """
     _require_task(card, "embedding")
     if card.backend == "aligned_embedder":
-        return AlignedEmbedder(_session(card, path_for, config), card)
+        return AlignedEmbedder(_session(card, path_for, config, cache_dir), card)
     if card.backend == "fused_embedder":
         parts = [
-            build_embedder(catalog[name], path_for, catalog=catalog, config=config)
+            build_embedder(
+                catalog[name], path_for, catalog=catalog, config=config, cache_dir=cache_dir
+            )
             for name in card.components
         ]
         return FusedEmbedder(parts, card.weights, name=card.name)
@@ -105,7 +126,11 @@ def build_embedder(
 
 
 def build_liveness(
-    cards: list[ModelCard], path_for: PathFor, *, config: PipelineConfig
+    cards: list[ModelCard],
+    path_for: PathFor,
+    *,
+    config: PipelineConfig,
+    cache_dir: Path | None = None,
 ) -> MiniFASNetLiveness:
     """The liveness ensemble for ``cards`` (run by the cards' CPU runtimes).
 
@@ -117,10 +142,7 @@ def build_liveness(
         _require_task(card, "liveness")
         if card.backend != "minifasnet":
             raise ConfigError(f"liveness backend {card.backend!r} ({card.name}) is not available")
-        session = open_session(
-            path_for(card), runtime=card.runtime, threads=config.threads, streams=config.streams
-        )
-        models.append((session, card))
+        models.append((_session(card, path_for, config, cache_dir, on_device=False), card))
     return MiniFASNetLiveness(models, threshold=config.liveness_threshold)
 
 
@@ -132,7 +154,11 @@ _ATTRIBUTE_KEYS = {
 
 
 def build_attributes(
-    cards: list[ModelCard], path_for: PathFor, *, config: PipelineConfig
+    cards: list[ModelCard],
+    path_for: PathFor,
+    *,
+    config: PipelineConfig,
+    cache_dir: Path | None = None,
 ) -> OMZAttributes:
     """Age/gender, expression and head-pose estimation (run by the cards' CPU runtimes).
 
@@ -144,10 +170,5 @@ def build_attributes(
         key = _ATTRIBUTE_KEYS.get(card.backend)
         if key is None:
             raise ConfigError(f"attribute backend {card.backend!r} ({card.name}) is not available")
-        models[key] = (
-            open_session(
-                path_for(card), runtime=card.runtime, threads=config.threads, streams=config.streams
-            ),
-            card,
-        )
+        models[key] = (_session(card, path_for, config, cache_dir, on_device=False), card)
     return OMZAttributes(models)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import sys
 import threading
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,10 +25,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from faceprint.errors import ModelRuntimeError
+from faceprint.models import devices
+from faceprint.models.compilation import Compiler, cache_entry
+from faceprint.models.devices import DEVICES
 
 log = logging.getLogger(__name__)
 
 _OV_CORE: Any = None
+_OV_VERSION = ""
 _OV_LOCK = threading.Lock()
 
 
@@ -51,28 +56,65 @@ class Session(Protocol):
         ...
 
 
+def _import_openvino() -> Any:
+    """``import openvino``, without importing its model converter on the way.
+
+    ``openvino/__init__`` imports ``openvino.tools.ovc`` for ``convert_model``, and with it
+    a telemetry client: ≈90 ms of a one-image command, and warnings on stderr where $HOME
+    is read-only. No session converts anything, so the converter is kept out while
+    openvino loads (its ``__init__`` tolerates that); ``openvino.convert_model`` then
+    imports it on first call, and ``import openvino.tools.ovc`` works as usual.
+    """
+    if "openvino" in sys.modules or "openvino.tools.ovc" in sys.modules:
+        import openvino as ov
+
+        return ov
+    sys.modules["openvino.tools.ovc"] = None  # type: ignore[assignment]
+    try:
+        import openvino as ov
+    finally:
+        if sys.modules.get("openvino.tools.ovc", "") is None:
+            del sys.modules["openvino.tools.ovc"]
+    if not hasattr(ov, "convert_model"):
+
+        def convert_model(*args: Any, **kwargs: Any) -> Any:
+            from openvino.tools.ovc import convert_model as convert
+
+            return convert(*args, **kwargs)
+
+        ov.convert_model = convert_model
+    return ov
+
+
 def _openvino_core() -> Any:
-    global _OV_CORE
+    global _OV_CORE, _OV_VERSION
     with _OV_LOCK:
         if _OV_CORE is None:
-            import openvino as ov
-
+            ov = _import_openvino()
             _OV_CORE = ov.Core()
+            _OV_VERSION = str(ov.get_version())
         return _OV_CORE
 
 
 class OpenVINOSession:
     """An OpenVINO model compiled for the CPU.
 
-    A model with a static batch of 1 is also compiled with a dynamic batch, and the two
-    are compared on a fixed random input: some IR graphs hard-code the batch in a
-    reshape and compute garbage when it changes (OMZ landmarks-regression-retail-0009
-    does), so the dynamic variant is used only when it agrees; otherwise batches run
-    one item at a time.
+    A model with a static batch of 1 runs batches with a dynamic batch only where that
+    gives the same outputs, else one item at a time (:class:`~.compilation.Compiler`).
+    With ``cache_dir`` (:mod:`faceprint.models.compilation`; the store's
+    ``session_cache_dir``) the compiled models and that verdict are kept for later
+    processes, which then load only the variant they use, from OpenVINO's compiled-model
+    cache, and skip the probe. A cache that cannot be used is skipped, never an error.
     """
 
     def __init__(
-        self, path: Path, *, threads: int = 0, precision: str = "f32", streams: int = 1
+        self,
+        path: Path,
+        *,
+        threads: int = 0,
+        precision: str = "f32",
+        streams: int = 1,
+        cache_dir: Path | None = None,
     ) -> None:
         core = _openvino_core()
         # f32 unless the card asks otherwise: on CPUs with AVX512-BF16/AMX OpenVINO would
@@ -88,31 +130,8 @@ class OpenVINOSession:
             config["INFERENCE_NUM_THREADS"] = threads
         self._name = path.name
         try:
-            model = core.read_model(str(path))
-            if len(model.inputs) != 1:
-                raise ModelRuntimeError(f"{path.name}: expected one input, got {len(model.inputs)}")
-            shape = model.inputs[0].get_partial_shape()
-            compiled = core.compile_model(model, "CPU", config)
-            self._batched = not shape[0].is_static
-            if shape.rank.get_length() == 4 and shape[0].is_static and shape[0].get_length() == 1:
-                dims = [int(shape[i].get_length()) for i in range(1, 4)]
-                dynamic = core.read_model(str(path))
-                dynamic.reshape({dynamic.inputs[0]: [-1, *dims]})
-                candidate = core.compile_model(dynamic, "CPU", config)
-                probe = np.random.default_rng(0).uniform(0, 255, (1, *dims)).astype(np.float32)
-                want = [np.asarray(v) for v in compiled(probe).values()]
-                got = [np.asarray(v) for v in candidate(np.repeat(probe, 2, axis=0)).values()]
-                if all(
-                    g.shape[0] == 2 and np.allclose(g[:1], w, rtol=1e-3, atol=1e-4)
-                    for g, w in zip(got, want, strict=True)
-                ):
-                    compiled, self._batched = candidate, True
-                else:
-                    log.info(
-                        "%s: dynamic batch changes its outputs; running one item at a time",
-                        path.name,
-                    )
-            self._compiled = compiled
+            compiler = Compiler(core, config, cache_entry(cache_dir, path))
+            self._compiled, self._batched = compiler.load(path, key=f"{_OV_VERSION} {precision}")
         except ModelRuntimeError:
             raise
         except Exception as exc:
@@ -193,13 +212,11 @@ class OnnxRuntimeSession:
         return [np.asarray(o, dtype=np.float32) for o in outputs]
 
 
-DEVICES = ("auto", "cpu", "cuda", "torch-cpu")
-"""``cpu``: OpenVINO/onnxruntime; ``cuda``: PyTorch on the GPU; ``torch-cpu``: the same
-PyTorch code path on the CPU (to test it where no GPU is); ``auto``: cuda if available."""
-
-
 def resolve_device(device: str) -> str:
     """Turn ``auto`` into ``cuda`` or ``cpu`` and check that a requested device exists.
+
+    ``auto`` imports torch only when a GPU could be there
+    (:func:`faceprint.models.devices.cuda_possible`).
 
     Raises:
         ModelRuntimeError: unknown device, CUDA requested but unavailable, or torch
@@ -208,7 +225,7 @@ def resolve_device(device: str) -> str:
     if device not in DEVICES:
         raise ModelRuntimeError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
     if device == "auto":
-        chosen = "cuda" if cuda_available() else "cpu"
+        chosen = "cuda" if devices.cuda_possible() and cuda_available() else "cpu"
         log.info("device: %s (auto)", _describe(chosen))
         return chosen
     if device == "cuda" and not cuda_available():
@@ -246,13 +263,15 @@ def open_session(
     precision: str = "f32",
     device: str = "cpu",
     half: bool = False,
+    cache_dir: Path | None = None,
 ) -> Session:
     """Load a model file for inference.
 
     On ``device="cpu"`` the card's runtime (``"openvino"`` or ``"onnxruntime"``) runs it,
     with ``precision`` ("f32" or "bf16", OpenVINO only) and ``streams`` concurrent
-    callers sharing ``threads`` (onnxruntime sessions are re-entrant already). On ``"cuda"`` or ``"torch-cpu"``
-    PyTorch runs it (float16 on CUDA when ``half``).
+    callers sharing ``threads`` (onnxruntime sessions are re-entrant already). On ``"cuda"``
+    or ``"torch-cpu"`` PyTorch runs it (float16 on CUDA when ``half``). ``cache_dir`` (the
+    store's ``session_cache_dir``) lets OpenVINO reuse compiled models across processes.
 
     Raises:
         ModelRuntimeError: unknown runtime, or the runtime failed to load the file.
@@ -260,7 +279,9 @@ def open_session(
     if device in ("cuda", "torch-cpu"):
         return TorchSession(path, device="cuda" if device == "cuda" else "cpu", half=half)
     if runtime == "openvino":
-        return OpenVINOSession(path, threads=threads, precision=precision, streams=streams)
+        return OpenVINOSession(
+            path, threads=threads, precision=precision, streams=streams, cache_dir=cache_dir
+        )
     if runtime == "onnxruntime":
         return OnnxRuntimeSession(path, threads=threads)
     raise ModelRuntimeError(f"no session runtime {runtime!r} for {path.name}")

@@ -1,80 +1,69 @@
 """The model store: a verified local cache of model files.
 
 Every model file lives at ``root/models/<path>``, where ``<path>`` is the file's path in
-the catalog (the same layout as a mirror). A missing file is fetched from, in order:
-
-1. the mirror *directory* (``StoreConfig.mirror`` naming a local folder or a
-   ``file://`` URL),
-2. the mirror *base URL* (``StoreConfig.mirror`` starting with ``http://``/``https://``),
-3. the file's official URL from the catalog,
-
-where (2) and (3) are skipped when ``StoreConfig.offline`` is set. Bytes are streamed to
-``<file>.incomplete``, hashed on the way, and renamed into place only when the sha256 and
-size match the catalog; a mismatch deletes the temporary file and raises
-:class:`~faceprint.errors.ChecksumMismatchError` naming the source. It never falls back
-silently to another source: a wrong file is a problem somebody must look at.
+the catalog (the same layout as a mirror). A missing file is fetched by
+:class:`~faceprint.models.fetcher.Fetcher` from the mirror directory, the mirror URL or
+the official URL (the last two not when offline), verified against the catalog's sha256
+and size, and renamed into place; a wrong file raises
+:class:`~faceprint.errors.ChecksumMismatchError` and is never used.
 
 A :class:`filelock.FileLock` per target file (``<file>.lock``) makes concurrent threads
 and processes produce one verified file. Files already in the cache are hashed before
-first use; the result is remembered per process, keyed by path, size, mtime and inode,
-so repeated :meth:`ModelStore.ensure` calls are cheap.
+first use; the digest is remembered (:mod:`faceprint.models.digests`) per process and in
+``root/models/.verified.json``, keyed by size, mtime, ctime and inode, so a warm start
+hashes nothing and a changed file is hashed again.
 
 A card may name a one-time transform (:mod:`faceprint.models.transforms`). It runs once
 on the verified source, its output is renamed into place and described by a JSON sidecar
 ``<output>.json`` holding the output's sha256, the source's sha256 and the transform's
 name; later uses check the output against the sidecar and re-run the transform when they
 disagree.
+
+Runtimes keep what they can reuse across processes (OpenVINO's compiled models, batch
+verdicts) under :attr:`ModelStore.session_cache_dir` (``root/models/.ov-cache``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import json
 import logging
 import os
-import threading
-import urllib.parse
-import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import platformdirs
-from filelock import FileLock
 
 from faceprint.config import StoreConfig
-from faceprint.errors import (
-    ChecksumMismatchError,
-    LicenceNotAcceptedError,
-    ModelError,
-    ModelNotAvailableError,
-)
+from faceprint.errors import ChecksumMismatchError, LicenceNotAcceptedError, ModelError
 from faceprint.models.card import Catalog, ModelCard, ModelFile, Transform, load_catalog
+from faceprint.models.digests import DigestCache, sha256_file
+from faceprint.models.fetcher import (
+    DEFAULT_TIMEOUT_S,
+    Fetcher,
+    ProgressCallback,
+    catalog_path,
+    make_dir,
+)
 from faceprint.models.transforms import TRANSFORMS
+
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "SESSION_CACHE_DIR",
+    "FileState",
+    "FileStatus",
+    "ModelStore",
+    "ProgressCallback",
+    "sha256_file",
+]
 
 log = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[str, int, int], None]
-"""``progress(file_path, bytes_done, bytes_total)``; ``file_path`` is the catalog path."""
-
 FileState = Literal["ok", "missing", "mismatch"]
 
-_CHUNK = 1 << 20
-"""Bytes read per step when hashing, copying or downloading."""
-
-DEFAULT_TIMEOUT_S = 60.0
-"""Socket timeout for each network operation of a download, in seconds."""
-
-_USER_AGENT = "faceprint-model-store"
-
-# (absolute path, size, mtime_ns, inode) -> sha256 of the bytes seen with that stat.
-# Per process: a file replaced or rewritten changes at least one of the four.
-_DigestKey = tuple[str, int, int, int]
-_DIGESTS: dict[_DigestKey, str] = {}
-_DIGESTS_LOCK = threading.Lock()
+SESSION_CACHE_DIR = ".ov-cache"
+"""Directory under ``root/models`` where runtimes cache compiled models (see
+:mod:`faceprint.models.compilation`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,83 +81,6 @@ class FileStatus:
     expected_sha256: str
     actual_sha256: str | None
     state: FileState
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks.
-
-    Raises:
-        OSError: the file cannot be read.
-    """
-    with path.open("rb") as fh:
-        return _sha256_stream(fh)
-
-
-def _sha256_stream(fh: BinaryIO) -> str:
-    digest = hashlib.sha256()
-    while block := fh.read(_CHUNK):
-        digest.update(block)
-    return digest.hexdigest()
-
-
-def _key(path: Path, st: os.stat_result) -> _DigestKey:
-    return (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
-
-
-def _digest(path: Path, *, use_cache: bool = True) -> str | None:
-    """sha256 of the file at ``path``, ``None`` if there is no file.
-
-    The key is taken from the open descriptor, so it always describes the bytes hashed
-    even if the file is replaced meanwhile. With ``use_cache`` a file is hashed at most
-    once per process for a given size, mtime and inode.
-    """
-    try:
-        fh = path.open("rb")
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return None
-    with fh:
-        key = _key(path, os.fstat(fh.fileno()))
-        if use_cache:
-            with _DIGESTS_LOCK:
-                known = _DIGESTS.get(key)
-            if known is not None:
-                return known
-        digest = _sha256_stream(fh)
-    with _DIGESTS_LOCK:
-        _DIGESTS[key] = digest
-    return digest
-
-
-def _remember(path: Path, digest: str) -> None:
-    """Record the digest of a file this process has just written and verified."""
-    with _DIGESTS_LOCK:
-        _DIGESTS[_key(path, path.stat())] = digest
-
-
-@dataclass(frozen=True, slots=True)
-class _Source:
-    kind: str  # "mirror directory", "mirror URL", "official URL"
-    location: str  # a directory path or a URL
-
-    @property
-    def is_url(self) -> bool:
-        return self.kind != "mirror directory"
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.location}"
-
-
-class _SourceUnavailableError(Exception):
-    """This source does not have the file or cannot be reached; try the next one."""
-
-
-def _relative(path: str) -> PurePosixPath:
-    rel = PurePosixPath(path)
-    if not path or rel.is_absolute() or ".." in rel.parts:
-        raise ModelError(
-            f"catalog path {path!r} must be relative and stay inside the cache; fix the catalog"
-        )
-    return rel
 
 
 class ModelStore:
@@ -195,7 +107,8 @@ class ModelStore:
         home = config.home if config.home is not None else platformdirs.user_cache_dir("faceprint")
         self._root = Path(home).expanduser().resolve()
         self._models = self._root / "models"
-        self._timeout_s = timeout_s
+        self._digests = DigestCache(self._models)
+        self._fetcher = Fetcher(config, timeout_s=timeout_s)
 
     # --- paths -------------------------------------------------------------------------
 
@@ -203,6 +116,15 @@ class ModelStore:
     def root(self) -> Path:
         """The cache root; model files live under ``root / "models"``."""
         return self._root
+
+    @property
+    def session_cache_dir(self) -> Path:
+        """Where runtimes may cache compiled models: ``root/models/.ov-cache``.
+
+        Pass it to :func:`faceprint.models.runtime.open_session` (``cache_dir=``); it may be
+        deleted at any time.
+        """
+        return self._models / SESSION_CACHE_DIR
 
     @property
     def catalog(self) -> Catalog:
@@ -220,7 +142,7 @@ class ModelStore:
         Raises:
             ModelError: the catalog path is absolute or climbs out with ``..``.
         """
-        return self._models.joinpath(*_relative(relative).parts)
+        return self._models.joinpath(*catalog_path(relative).parts)
 
     def local_path(self, name: str) -> Path:
         """Where the model's entry file is or would be in the cache; nothing is checked.
@@ -252,7 +174,7 @@ class ModelStore:
         statuses: list[FileStatus] = []
         for card in self._catalog.requirements(name):
             for f in card.files:
-                actual = _digest(self.file_path(f.path), use_cache=False)
+                actual = self._digests.digest(self.file_path(f.path), use_cache=False)
                 if actual is None:
                     statuses.append(FileStatus(f.path, f.sha256, None, "missing"))
                     continue
@@ -270,7 +192,7 @@ class ModelStore:
             ModelError: a catalog path is malformed.
         """
         return all(
-            _digest(self.file_path(f.path)) == f.sha256
+            self._digests.digest(self.file_path(f.path)) == f.sha256
             for card in self._catalog.requirements(name)
             for f in card.files
         )
@@ -344,6 +266,7 @@ class ModelStore:
                 paths += [output, _sidecar(output)]
             for path in paths:
                 path.unlink(missing_ok=True)
+            self._digests.forget(paths)
 
     # --- licences ----------------------------------------------------------------------
 
@@ -365,13 +288,13 @@ class ModelStore:
         self, card: ModelCard, f: ModelFile, *, force: bool, progress: ProgressCallback | None
     ) -> Path:
         path = self.file_path(f.path)
-        if not force and _digest(path) == f.sha256:
+        if not force and self._digests.digest(path) == f.sha256:
             return path
-        _make_dir(path.parent)
-        with FileLock(_lock_path(path)):
+        make_dir(path.parent)
+        with _lock(path):
             # Another thread or process may have fetched it while we waited.
             if not force:
-                actual = _digest(path)
+                actual = self._digests.digest(path)
                 if actual == f.sha256:
                     return path
                 if actual is not None:
@@ -380,138 +303,8 @@ class ModelStore:
                         f"{f.sha256} for {f.path}; it was not used. Run "
                         f"`faceprint models pull {card.name} --force` (or delete the file)."
                     )
-            self._fetch(f, path, progress)
+            self._digests.remember(path, self._fetcher.fetch(f, path, progress))
         return path
-
-    def _sources(self, f: ModelFile) -> tuple[list[_Source], list[str]]:
-        """Sources to try in order, and notes on the ones skipped."""
-        sources: list[_Source] = []
-        skipped: list[str] = []
-        rel = _relative(f.path)
-        mirror = (self._config.mirror or "").strip()
-        if mirror.startswith(("http://", "https://")):
-            url = mirror.rstrip("/") + "/" + urllib.parse.quote(rel.as_posix(), safe="/")
-            if self._config.offline:
-                skipped.append(f"mirror URL {url}: skipped (offline)")
-            else:
-                sources.append(_Source("mirror URL", url))
-        elif mirror:
-            if mirror.startswith("file://"):
-                directory = Path(urllib.request.url2pathname(urllib.parse.urlparse(mirror).path))
-            else:
-                directory = Path(mirror).expanduser()
-            sources.append(_Source("mirror directory", str(directory.joinpath(*rel.parts))))
-        else:
-            skipped.append("no mirror configured")
-        if not f.url:
-            skipped.append("official URL: none in the catalog")
-        elif self._config.offline:
-            skipped.append(f"official URL {f.url}: skipped (offline)")
-        else:
-            sources.append(_Source("official URL", f.url))
-        return sources, skipped
-
-    def _fetch(self, f: ModelFile, path: Path, progress: ProgressCallback | None) -> None:
-        """Fetch ``f`` to ``path`` from the first source that has it (caller holds the lock)."""
-        sources, tried = self._sources(f)
-        tmp = path.with_name(path.name + ".incomplete")
-        for source in sources:
-            log.debug("fetching %s from %s", f.path, source)
-            try:
-                digest = self._copy(source, f, tmp, progress)
-            except _SourceUnavailableError as exc:
-                tried.append(f"{source}: {exc}")
-                log.info("%s: not available from %s: %s", f.path, source, exc)
-                continue
-            os.replace(tmp, path)
-            _remember(path, digest)
-            log.info("fetched %s from %s", f.path, source)
-            return
-        hints = ["set FACEPRINT_MODEL_MIRROR to a directory or http(s) URL that has it"]
-        if self._config.offline:
-            hints.append("unset FACEPRINT_OFFLINE to allow downloads")
-        raise ModelNotAvailableError(
-            f"model file {f.path} is not in the cache and could not be fetched "
-            f"(tried: {'; '.join(tried) or 'nothing'}). To fix: {', or '.join(hints)}."
-        )
-
-    def _copy(
-        self, source: _Source, f: ModelFile, tmp: Path, progress: ProgressCallback | None
-    ) -> str:
-        """Stream ``source`` into ``tmp``; return its sha256 after checking size and digest.
-
-        Raises:
-            _SourceUnavailableError: the source lacks the file or cannot be reached.
-            ChecksumMismatchError: the bytes differ from the catalog (``tmp`` is deleted).
-        """
-        digest = hashlib.sha256()
-        done = 0
-        try:
-            fout = tmp.open("wb")
-        except OSError as exc:
-            raise _cache_error(tmp, exc) from exc
-        try:
-            with fout, self._open(source, f) as fin:
-                while block := fin.read(_CHUNK):
-                    done += len(block)
-                    if done > f.size:
-                        raise self._mismatch(
-                            f, source, f"more than {f.size} bytes", what="size exceeds"
-                        )
-                    try:
-                        fout.write(block)
-                    except OSError as exc:
-                        raise _cache_error(tmp, exc) from exc
-                    digest.update(block)
-                    if progress is not None:
-                        progress(f.path, done, f.size)
-        except (OSError, http.client.HTTPException) as exc:  # URLError is an OSError
-            tmp.unlink(missing_ok=True)
-            raise _SourceUnavailableError(str(exc) or type(exc).__name__) from exc
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        actual = digest.hexdigest()
-        if done != f.size:
-            tmp.unlink(missing_ok=True)
-            raise self._mismatch(f, source, f"{done} bytes (sha256 {actual})", what="size")
-        if actual != f.sha256:
-            tmp.unlink(missing_ok=True)
-            raise self._mismatch(f, source, actual, what="sha256")
-        return actual
-
-    @staticmethod
-    def _mismatch(
-        f: ModelFile, source: _Source, actual: str, *, what: str
-    ) -> ChecksumMismatchError:
-        return ChecksumMismatchError(
-            f"{f.path} from {source} does not match the catalog ({what}): expected sha256 "
-            f"{f.sha256} and {f.size} bytes, got {actual}. The file was not used and no other "
-            f"source was tried; fix or remove the bad copy at that source."
-        )
-
-    @contextmanager
-    def _open(self, source: _Source, f: ModelFile) -> Iterator[BinaryIO]:
-        if not source.is_url:
-            local = Path(source.location)
-            if not local.is_file():
-                raise _SourceUnavailableError("no such file")
-            with local.open("rb") as fh:
-                yield fh
-            return
-        if not source.location.startswith(("http://", "https://")):
-            raise _SourceUnavailableError("only http:// and https:// URLs are fetched")
-        try:
-            request = urllib.request.Request(  # noqa: S310 - scheme checked above
-                source.location, headers={"User-Agent": _USER_AGENT}
-            )
-        except ValueError as exc:
-            raise _SourceUnavailableError(f"malformed URL ({exc})") from exc
-        with urllib.request.urlopen(request, timeout=self._timeout_s) as response:  # noqa: S310
-            length = response.headers.get("Content-Length")
-            if length is not None and length.isdigit() and int(length) != f.size:
-                raise self._mismatch(f, source, f"Content-Length {length}", what="size")
-            yield response
 
     # --- transforms --------------------------------------------------------------------
 
@@ -527,7 +320,7 @@ class ModelStore:
                 f"model {card.name}: transform source {transform.source!r} is not one of its "
                 "files; fix the catalog"
             )
-        _relative(transform.output)
+        catalog_path(transform.output)
 
     def _ensure_transform(self, card: ModelCard, transform: Transform, *, force: bool) -> Path:
         # The catalog cannot pin the output's sha256: the bytes depend on the onnx version
@@ -538,8 +331,8 @@ class ModelStore:
         output = self.file_path(transform.output)
         if not force and self._transform_problem(output, source_sha, transform.kind) is None:
             return output
-        _make_dir(output.parent)
-        with FileLock(_lock_path(output)):
+        make_dir(output.parent)
+        with _lock(output):
             if not force:
                 problem = self._transform_problem(output, source_sha, transform.kind)
                 if problem is None:
@@ -568,7 +361,7 @@ class ModelStore:
             return f"made by transform {record.get('transform')!r}, the catalog says {kind!r}"
         if record.get("source_sha256") != source_sha:
             return "made from a different source file than the catalog's"
-        actual = _digest(output)
+        actual = self._digests.digest(output)
         if actual != record.get("sha256"):
             return f"sha256 {actual} differs from the sidecar's {record.get('sha256')}"
         return None
@@ -594,7 +387,7 @@ class ModelStore:
                 f"model {card.name}: transform {transform.kind} failed on {source}: {exc}"
             ) from exc
         os.replace(tmp, output)
-        _remember(output, digest)
+        self._digests.remember(output, digest)
         record = {"sha256": digest, "source_sha256": source_sha, "transform": transform.kind}
         sidecar = _sidecar(output)
         sidecar_tmp = sidecar.with_name(sidecar.name + ".incomplete")
@@ -611,15 +404,12 @@ def _sidecar(output: Path) -> Path:
     return output.with_name(output.name + ".json")
 
 
-def _cache_error(path: Path, exc: OSError) -> ModelError:
-    return ModelError(
-        f"cannot write {path}: {exc}; free some space or point FACEPRINT_HOME at a "
-        "writable directory"
-    )
+def _lock(path: Path) -> Any:
+    """An inter-process lock for fetching or writing ``path`` (``<path>.lock``).
 
+    ``filelock`` is imported here, not at module import: a warm start finds every file
+    verified and never needs it (it costs ~35 ms of start-up to import).
+    """
+    from filelock import FileLock
 
-def _make_dir(directory: Path) -> None:
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise _cache_error(directory, exc) from exc
+    return FileLock(_lock_path(path))
