@@ -777,3 +777,120 @@ def test_face_ids_are_never_reused(gallery: Gallery, rng: np.random.Generator) -
     gallery.remove_face(first[-1])
     (again,) = gallery.add_faces("alice", [rec(rng)])
     assert again > first[-1]  # a stale id can never name a newer face
+
+
+# --- single items --------------------------------------------------------------------
+
+
+def test_single_item_getters(gallery: Gallery, rng: np.random.Generator) -> None:
+    ids = gallery.add_faces(
+        "ann", [rec(rng, source="a.jpg", bbox_xyxy=(1, 2, 3, 4), det_score=0.5), rec(rng)]
+    )
+    gallery.add_faces("bob", [rec(rng)], collection="team")
+    gallery.create_person("cat", collection="team")
+    team = gallery.collection("team")
+    assert team == next(c for c in gallery.collections() if c.name == "team")
+    assert (team.name, team.persons, team.faces) == ("team", 2, 1)
+    ann = gallery.person("ann")
+    assert ann == next(p for p in gallery.persons() if p.name == "ann")
+    assert (ann.collection, ann.faces) == ("default", 2)
+    assert gallery.person("cat", collection="team").faces == 0
+    face = gallery.face(ids[0])
+    assert face == gallery.faces("ann")[0]
+    assert (face.person, face.collection, face.source) == ("ann", "default", "a.jpg")
+    assert (face.bbox_xyxy, face.det_score) == ((1.0, 2.0, 3.0, 4.0), 0.5)
+
+
+def test_single_item_getters_not_found(gallery: Gallery, rng: np.random.Generator) -> None:
+    (face_id,) = gallery.add_faces("ann", [rec(rng)], collection="team")
+    with pytest.raises(NotFoundError, match=r"no collection 'staff'.*'team'") as info:
+        gallery.collection("staff")
+    assert isinstance(info.value, LookupError)
+    with pytest.raises(NotFoundError, match="no person 'bob' in collection 'team'"):
+        gallery.person("bob", collection="team")
+    with pytest.raises(NotFoundError, match="no collection 'default'"):
+        gallery.person("ann")  # the default collection does not exist
+    with pytest.raises(NotFoundError, match=f"no face with id {face_id + 1}"):
+        gallery.face(face_id + 1)
+    gallery.remove_face(face_id)
+    with pytest.raises(NotFoundError, match=f"no face with id {face_id}"):
+        gallery.face(face_id)
+
+
+def test_rename_collection(gallery: Gallery, rng: np.random.Generator) -> None:
+    probe = emb(rng)
+    (face_id,) = gallery.add_faces("ann", [FaceRecord(probe)], collection="staff")
+    gallery.add_faces("bob", [rec(rng)], collection="guests")
+    assert gallery.search(probe, collection="staff")[0].collection == "staff"  # cached
+    gallery.rename_collection("staff", "team")
+    assert [c.name for c in gallery.collections()] == ["guests", "team"]
+    assert not gallery.has_collection("staff")
+    assert gallery.face(face_id).collection == "team"  # same face, same id
+    (best,) = gallery.search(probe, collection="team", k=1)
+    assert (best.person, best.collection, best.face_id) == ("ann", "team", face_id)
+    assert gallery.search(probe, k=1)[0].collection == "team"
+    with pytest.raises(NotFoundError, match="staff"):
+        gallery.search(probe, collection="staff")
+    with pytest.raises(NotFoundError, match="no collection 'nope'"):
+        gallery.rename_collection("nope", "other")
+    with pytest.raises(AlreadyExistsError, match="guests"):
+        gallery.rename_collection("team", "guests")
+    with pytest.raises(ConfigError):
+        gallery.rename_collection("team", " ")
+    assert gallery.collection("team").faces == 1  # refused renames changed nothing
+
+
+# --- enrolled images -------------------------------------------------------------------
+
+
+def digest(i: int) -> str:
+    return f"{i:064x}"
+
+
+def test_enrolled_images(gallery: Gallery, rng: np.random.Generator) -> None:
+    gallery.add_faces("ann", [rec(rng, source_sha256=digest(1)), rec(rng, source_sha256=digest(2))])
+    gallery.add_faces("bob", [rec(rng, source_sha256=digest(2))])  # a group photo
+    gallery.add_faces("ann", [rec(rng, source_sha256=digest(2))])  # two faces, one image
+    gallery.add_faces("cat", [rec(rng, source_sha256=digest(3))], collection="team")
+    gallery.add_faces("dan", [rec(rng)])  # no digest
+    found = gallery.enrolled_images(
+        [digest(1), digest(2), digest(3), digest(4), ""], collection="default"
+    )
+    assert found == {digest(1): ("ann",), digest(2): ("ann", "bob")}
+    assert gallery.enrolled_images(iter([digest(3)]), collection="team") == {digest(3): ("cat",)}
+    assert gallery.enrolled_images([digest(1)], collection="team") == {}
+    assert gallery.enrolled_images([digest(1)], collection="nope") == {}
+    assert gallery.enrolled_images([], collection="default") == {}
+    with pytest.raises(ConfigError, match="not one string"):
+        gallery.enrolled_images(digest(1), collection="default")
+
+
+def test_enrolled_images_with_more_digests_than_sqlite_variables(
+    gallery: Gallery, rng: np.random.Generator
+) -> None:
+    enrolled = range(0, 2500, 2)
+    for k in range(7):
+        faces = [rec(rng, source_sha256=digest(i)) for i in enrolled if i % 7 == k]
+        gallery.add_faces(f"p{k}", faces)
+    asked = [digest(i) for i in range(2500)]  # 2500 > 999 and > the chunk size
+    found = gallery.enrolled_images(asked, collection="default")
+    assert found == {digest(i): (f"p{i % 7}",) for i in enrolled}
+
+
+def test_enrolled_images_looks_digests_up_in_the_index(
+    gallery: Gallery, rng: np.random.Generator
+) -> None:
+    for p in range(20):
+        gallery.add_faces(f"p{p}", [rec(rng, source_sha256=digest(p))])
+    conn = gallery._store._db
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    try:
+        gallery.enrolled_images([digest(i) for i in range(64)], collection="default")
+    finally:
+        conn.set_trace_callback(None)
+    (query,) = [s for s in statements if "source_sha256 IN" in s]
+    plan = [str(r[3]) for r in conn.execute(f"EXPLAIN QUERY PLAN {query}")]
+    # the digests drive the search (not a walk over every person of the collection)
+    assert plan[0].startswith("SEARCH f USING INDEX faces_source_sha256"), plan
+    assert any("SEARCH p USING INTEGER PRIMARY KEY" in step for step in plan), plan

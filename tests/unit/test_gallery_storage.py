@@ -214,3 +214,89 @@ def test_memory_gallery_ignores_create_false(rng: np.random.Generator) -> None:
         g.add_faces("ann", [FaceRecord(emb(rng))])
         assert g.size() == 1
         assert g.path == ":memory:"
+
+
+def indexes(path: Path) -> set[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return {
+            str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")
+        }
+    finally:
+        conn.close()
+
+
+def drop_digest_index(path: Path) -> None:
+    """Make ``path`` look like a schema-1 file written before the digest index existed."""
+    conn = sqlite3.connect(path)
+    conn.execute("DROP INDEX faces_source_sha256")
+    conn.commit()
+    conn.close()
+
+
+def test_new_gallery_has_the_image_digest_index(tmp_path: Path) -> None:
+    path = tmp_path / "g.db"
+    Gallery.open(path).close()
+    assert {"faces_person", "faces_source_sha256"} <= indexes(path)
+
+
+def test_schema_1_file_without_the_digest_index_gets_it_on_open(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    path = tmp_path / "g.db"
+    with Gallery.open(path) as g:
+        g.add_faces("ann", [FaceRecord(emb(rng), source_sha256="ab" * 32)])
+    drop_digest_index(path)
+    assert "faces_source_sha256" not in indexes(path)
+    with Gallery.open(path, create=False) as g:
+        assert g.enrolled_images(["ab" * 32], collection="default") == {"ab" * 32: ("ann",)}
+    assert "faces_source_sha256" in indexes(path)
+    conn = sqlite3.connect(path)
+    meta = dict(conn.execute("SELECT key, value FROM meta"))
+    conn.close()
+    assert meta["schema_version"] == "1"  # an older faceprint still reads the file
+
+
+def test_opening_an_up_to_date_file_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "g.db"
+    Gallery.open(path).close()
+    store = GalleryStore.open(str(path), create=False)
+    try:
+        assert store.version()[1] == 0  # no write transaction through this connection
+    finally:
+        store.close()
+
+
+def test_a_file_that_cannot_take_the_index_still_opens(
+    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "g.db"
+    with Gallery.open(path) as g:
+        g.add_faces("ann", [FaceRecord(emb(rng), source_sha256="ab" * 32)])
+    drop_digest_index(path)
+    monkeypatch.setattr("faceprint.gallery.database.BUSY_TIMEOUT_MS", 50)
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another program holds the write lock
+    try:
+        with Gallery.open(path, create=False) as g:  # read-only in effect
+            assert g.enrolled_images(["ab" * 32], collection="default") == {"ab" * 32: ("ann",)}
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert "faces_source_sha256" not in indexes(path)
+    Gallery.open(path, create=False).close()
+    assert "faces_source_sha256" in indexes(path)
+
+
+def test_a_transaction_left_open_by_an_interruption_is_rolled_back(tmp_path: Path) -> None:
+    """Ctrl-C between BEGIN and COMMIT must not wedge the connection for the next call."""
+    from faceprint.gallery import Gallery
+
+    with Gallery.open(tmp_path / "g.db") as gallery:
+        gallery.create_collection("team")
+        gallery._store._db.execute("BEGIN IMMEDIATE")  # as if interrupted mid-write
+        gallery._store._db.execute("DELETE FROM collections")
+        assert gallery.size() == 0
+        assert [c.name for c in gallery.collections()] == ["team"]
+        gallery.create_collection("other")
+        assert gallery.has_collection("other")

@@ -22,10 +22,10 @@ Error choices:
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -35,13 +35,12 @@ from numpy.typing import NDArray
 from faceprint.errors import ConfigError, ModelMismatchError
 from faceprint.gallery.index import PersonIndex
 from faceprint.gallery.records import CollectionInfo, FaceInfo, FaceRecord, PersonInfo
-from faceprint.gallery.storage import GalleryStore, Pin
+from faceprint.gallery.schema import Pin
+from faceprint.gallery.storage import GalleryStore
+from faceprint.gallery.validation import check_name, checked_record, checked_vector
 from faceprint.types import Embedding, Identification, Match, Threshold
 
 log = logging.getLogger(__name__)
-
-UNIT_NORM_TOLERANCE = 1e-3
-"""Largest accepted ``|‖v‖ − 1|`` for an embedding vector."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -178,11 +177,11 @@ class Gallery:
                 the other faces of the batch.
             GalleryError: the database refused the write (nothing was changed).
         """
-        _check_name("person", person)
-        _check_name("collection", collection)
+        check_name("person", person)
+        check_name("collection", collection)
         if not faces:
             return []
-        checked = [_checked_record(face, f"face {i} of {person!r}") for i, face in enumerate(faces)]
+        checked = [checked_record(face, f"face {i} of {person!r}") for i, face in enumerate(faces)]
         first = checked[0].embedding
         for i, face in enumerate(checked[1:], start=1):
             other = face.embedding
@@ -206,7 +205,7 @@ class Gallery:
             ConfigError: empty name.
             AlreadyExistsError: a collection of that name exists.
         """
-        _check_name("collection", name)
+        check_name("collection", name)
         with self._lock:
             self._store.create_collection(name)
 
@@ -218,7 +217,7 @@ class Gallery:
             NotFoundError: no such collection.
             AlreadyExistsError: the person exists in that collection.
         """
-        _check_name("person", person)
+        check_name("person", person)
         with self._lock:
             self._store.create_person(collection, person)
 
@@ -262,9 +261,73 @@ class Gallery:
             NotFoundError: no such collection or person.
             AlreadyExistsError: ``new_name`` is already a person of that collection.
         """
-        _check_name("person", new_name)
+        check_name("person", new_name)
         with self._lock:
             self._store.rename_person(collection, person, new_name)
+
+    def rename_collection(self, name: str, new_name: str) -> None:
+        """Rename a collection; its persons and faces (and their ids) are kept.
+
+        Raises:
+            ConfigError: ``new_name`` is empty.
+            NotFoundError: no such collection.
+            AlreadyExistsError: a collection ``new_name`` already exists.
+        """
+        check_name("collection", new_name)
+        with self._lock:
+            self._store.rename_collection(name, new_name)
+        log.info("renamed collection %r to %r", name, new_name)
+
+    # --- single items ------------------------------------------------------------------
+
+    def collection(self, name: str) -> CollectionInfo:
+        """One collection with its person and face counts (one indexed query).
+
+        Raises:
+            NotFoundError: no such collection (the message lists existing ones).
+        """
+        with self._lock:
+            return self._store.collection(name)
+
+    def person(self, name: str, *, collection: str = "default") -> PersonInfo:
+        """One person with their face count (one indexed query).
+
+        Raises:
+            NotFoundError: no such collection, or no person ``name`` in it (the message
+                names the collection).
+        """
+        with self._lock:
+            return self._store.person(collection, name)
+
+    def face(self, face_id: int) -> FaceInfo:
+        """One face's metadata by id (no vector).
+
+        Raises:
+            NotFoundError: no face with that id.
+        """
+        with self._lock:
+            return self._store.face(face_id)
+
+    def enrolled_images(
+        self, sha256s: Iterable[str], *, collection: str
+    ) -> dict[str, tuple[str, ...]]:
+        """Which of these images (sha256 hex digests) are enrolled in ``collection``.
+
+        Returns ``{digest: sorted names of the persons holding a face from it}`` for the
+        digests that are enrolled; the others are absent, as is ``""``. A collection that
+        does not exist gives ``{}``. Indexed lookups, a few hundred digests per query, so
+        a chunk of images costs milliseconds even in a large gallery.
+
+        Raises:
+            ConfigError: ``sha256s`` is a single string rather than an iterable of them.
+        """
+        if isinstance(sha256s, str):
+            raise ConfigError(
+                "sha256s must be an iterable of hex digests, not one string; "
+                "wrap a single digest in a list"
+            )
+        with self._lock:
+            return self._store.enrolled_images(sha256s, collection)
 
     # --- listings ----------------------------------------------------------------------
 
@@ -313,6 +376,15 @@ class Gallery:
         """
         with self._lock:
             return self._store.count_persons(collection)
+
+    @contextmanager
+    def _locked_store(self) -> Iterator[GalleryStore]:
+        """The store, held under this gallery's lock (for :mod:`faceprint.gallery.archive`).
+
+        Other threads using this object wait until the block ends.
+        """
+        with self._lock:
+            yield self._store
 
     # --- search ------------------------------------------------------------------------
 
@@ -364,7 +436,7 @@ class Gallery:
         """
         if k < 1:
             raise ConfigError(f"k must be at least 1, got {k}")
-        probe = _checked_vector(embedding, "the probe embedding")
+        probe = checked_vector(embedding, "the probe embedding")
         with self._lock:
             snapshot = self._snapshot(collection)
         snapshot.pin.check(embedding.model_id, embedding.dimension, gallery=self.path)
@@ -407,67 +479,3 @@ class Gallery:
             threshold=threshold,
             person=best.person if known and best is not None else None,
         )
-
-
-# --- validation ------------------------------------------------------------------------
-
-
-def _check_name(kind: str, value: str) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{kind} name must be a non-empty string, got {value!r}")
-
-
-def _checked_vector(embedding: Embedding, what: str) -> NDArray[np.float32]:
-    """``embedding.vector`` as a contiguous float32 D-vector.
-
-    Raises:
-        ConfigError: not 1-D and non-empty, not finite, or not unit-norm.
-    """
-    try:
-        vector = np.asarray(embedding.vector, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{what} is not a numeric vector: {exc}") from exc
-    if vector.ndim != 1 or vector.shape[0] == 0:
-        raise ConfigError(f"{what} must be a non-empty 1-D vector, got shape {vector.shape}")
-    if not np.isfinite(vector).all():
-        raise ConfigError(f"{what} contains NaN or infinity; check the embedder's input")
-    norm = float(np.linalg.norm(vector))
-    if abs(norm - 1.0) > UNIT_NORM_TOLERANCE:
-        raise ConfigError(
-            f"{what} has norm {norm:.6g}, not 1; embeddings must be unit-norm "
-            "(normalise it, e.g. with faceprint.core.similarity.normalize_rows)"
-        )
-    return np.ascontiguousarray(embedding.vector, dtype=np.float32)
-
-
-def _checked_record(face: FaceRecord, what: str) -> FaceRecord:
-    """``face`` with its vector as float32 and box/score as floats.
-
-    Raises:
-        ConfigError: bad vector, box or score.
-    """
-    vector = _checked_vector(face.embedding, f"the embedding of {what}")
-    box = face.bbox_xyxy
-    if box is not None:
-        try:
-            values = tuple(float(v) for v in box)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"bbox_xyxy of {what} is not numeric: {box!r}") from exc
-        if len(values) != 4 or not all(math.isfinite(v) for v in values):
-            raise ConfigError(f"bbox_xyxy of {what} must be 4 finite numbers, got {box!r}")
-        box = (values[0], values[1], values[2], values[3])
-    score = face.det_score
-    if score is not None:
-        try:
-            score = float(score)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"det_score of {what} is not a number: {score!r}") from exc
-        if not math.isfinite(score):
-            raise ConfigError(f"det_score of {what} must be finite, got {score!r}")
-    return FaceRecord(
-        embedding=Embedding(vector=vector, model_id=face.embedding.model_id),
-        source=str(face.source),
-        source_sha256=str(face.source_sha256),
-        bbox_xyxy=box,
-        det_score=score,
-    )
