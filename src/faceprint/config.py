@@ -1,26 +1,21 @@
 """Typed configuration. Values are passed in; only the adapters (CLI, service) read the
-environment, through :meth:`StoreConfig.from_env` and friends, at the edge."""
+environment, through :class:`faceprint.environment.Environment`, at the edge."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from faceprint.errors import ConfigError
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"", "0", "false", "no", "off"})
 
+def default_home(home: Path | None = None) -> Path:
+    """faceprint's cache root: ``home`` if given, else the user cache directory
+    (``platformdirs.user_cache_dir("faceprint")``), expanded and absolute."""
+    import platformdirs
 
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    value = env.get(name, "").strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ConfigError(f"{name}={env[name]!r} is not a boolean; use 1/0, true/false, yes/no")
+    root = home if home is not None else Path(platformdirs.user_cache_dir("faceprint"))
+    return Path(root).expanduser().resolve()
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,22 +35,6 @@ class StoreConfig:
     mirror: str | None = None
     offline: bool = False
     accept_licences: frozenset[str] = field(default_factory=frozenset)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> StoreConfig:
-        """Build from ``FACEPRINT_HOME``, ``FACEPRINT_MODEL_MIRROR``, ``FACEPRINT_OFFLINE``.
-
-        Raises:
-            ConfigError: a variable has a malformed value.
-        """
-        env = os.environ if env is None else env
-        home = env.get("FACEPRINT_HOME", "").strip()
-        mirror = env.get("FACEPRINT_MODEL_MIRROR", "").strip()
-        return cls(
-            home=Path(home).expanduser() if home else None,
-            mirror=mirror or None,
-            offline=_flag(env, "FACEPRINT_OFFLINE"),
-        )
 
 
 @dataclass(frozen=True, slots=True)

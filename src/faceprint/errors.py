@@ -25,6 +25,20 @@ class ConfigError(FaceprintError, ValueError):
     code = "config_error"
 
 
+class UsageError(FaceprintError, ValueError):
+    """A call or command line that cannot work as given (wrong arguments, wrong layout of
+    the inputs); nothing was done. The CLI exits with 2 (usage)."""
+
+    code = "usage_error"
+
+
+class LayoutError(UsageError):
+    """Input files are not laid out as the operation expects (e.g. an enrollment tree
+    that is not ``DIR/<person>/<images>``); the message shows the expected layout."""
+
+    code = "bad_layout"
+
+
 # --- images ------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ Conventions (see docs/architecture.md):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -22,6 +23,10 @@ Point = tuple[float, float]
 Landmarks5 = tuple[Point, Point, Point, Point, Point]
 ImageArray = NDArray[np.uint8]
 """An H×W×3 RGB uint8 image."""
+
+Progress = Callable[[int, int, str], None]
+"""``progress(done, total, current)``: called as long work advances — ``done`` of
+``total`` items (``total`` 0 when unknown), ``current`` naming the latest item."""
 
 
 class FaceIssue(StrEnum):

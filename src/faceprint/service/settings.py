@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from faceprint.config import PipelineConfig, StoreConfig
+from faceprint.environment import Environment
 from faceprint.errors import ConfigError
-from faceprint.models.store import ModelStore
 
 MIB = 1024 * 1024
 
@@ -82,51 +81,29 @@ class ServiceSettings:
         return replace(self.pipeline, threads=self.workers, streams=self.workers)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> ServiceSettings:
-        """Settings from the environment, then ``overrides`` (``None`` values ignored).
-
-        Variables: ``FACEPRINT_HOME``/``FACEPRINT_MODEL_MIRROR``/``FACEPRINT_OFFLINE``
-        (model store), ``FACEPRINT_GALLERY`` (default ``$FACEPRINT_HOME/gallery.db``),
-        ``FACEPRINT_KEYS`` (default ``$FACEPRINT_HOME/keys.db``),
-        ``FACEPRINT_SERVICE_MAX_REQUEST_MB``, ``FACEPRINT_SERVICE_MAX_MEGAPIXELS``,
-        ``FACEPRINT_SERVICE_SCORE_DECIMALS`` (``none`` for full precision),
-        ``FACEPRINT_SERVICE_RATE_LIMIT``.
+    def from_env(cls, env: Environment | None = None, **overrides: object) -> ServiceSettings:
+        """Settings from the environment (:class:`~faceprint.environment.Environment`,
+        read from ``os.environ`` when not given), then ``overrides`` (``None`` values
+        ignored).
 
         Raises:
             ConfigError: a variable has a malformed value.
         """
-        env = os.environ if env is None else env
-        store = StoreConfig.from_env(env)
-        home = ModelStore(store).root
+        env = Environment.read() if env is None else env
         values: dict[str, object] = {
-            "store": store,
-            "gallery_path": Path(env.get("FACEPRINT_GALLERY") or home / "gallery.db"),
-            "keys_path": default_keys_path(env),
+            "store": env.store_config(),
+            "gallery_path": env.gallery_path(),
+            "keys_path": env.keys_path(),
         }
-        try:
-            if env.get("FACEPRINT_SERVICE_MAX_REQUEST_MB"):
-                values["max_request_bytes"] = int(
-                    float(env["FACEPRINT_SERVICE_MAX_REQUEST_MB"]) * MIB
-                )
-            if env.get("FACEPRINT_SERVICE_MAX_MEGAPIXELS"):
-                values["max_image_pixels"] = int(
-                    float(env["FACEPRINT_SERVICE_MAX_MEGAPIXELS"]) * 1_000_000
-                )
-            decimals = env.get("FACEPRINT_SERVICE_SCORE_DECIMALS", "").strip().lower()
-            if decimals:
-                values["score_decimals"] = None if decimals == "none" else int(decimals)
-        except ValueError as exc:
-            raise ConfigError(f"malformed FACEPRINT_SERVICE_* variable: {exc}") from exc
-        if env.get("FACEPRINT_SERVICE_RATE_LIMIT"):
-            values["rate_limit"] = env["FACEPRINT_SERVICE_RATE_LIMIT"]
+        if env.service_max_request_mb is not None:
+            values["max_request_bytes"] = int(env.service_max_request_mb * MIB)
+        if env.service_max_megapixels is not None:
+            values["max_image_pixels"] = int(env.service_max_megapixels * 1_000_000)
+        if env.service_score_decimals is not None:
+            decimals = env.service_score_decimals
+            values["score_decimals"] = None if decimals == "none" else decimals
+        if env.service_rate_limit:
+            values["rate_limit"] = env.service_rate_limit
         settings = cls(**values)  # type: ignore[arg-type]
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings  # type: ignore[arg-type]
-
-
-def default_keys_path(env: Mapping[str, str] | None = None) -> Path:
-    """``$FACEPRINT_KEYS``, else ``$FACEPRINT_HOME/keys.db``."""
-    env = os.environ if env is None else env
-    if env.get("FACEPRINT_KEYS"):
-        return Path(env["FACEPRINT_KEYS"])
-    return ModelStore(StoreConfig.from_env(env)).root / "keys.db"

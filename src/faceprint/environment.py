@@ -1,0 +1,161 @@
+"""The one place that reads ``FACEPRINT_*`` environment variables.
+
+Only the adapters (CLI, service) call :meth:`Environment.read`, once, at their edge;
+everything below them takes typed configuration passed in. :data:`VARIABLES` is the
+documented table; the README's "Environment" table lists the same variables (a test
+checks that the two, and the variables the code reads, agree).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from faceprint.config import StoreConfig, default_home
+from faceprint.errors import ConfigError
+
+__all__ = ["VARIABLES", "Environment", "Variable", "completing"]
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """One environment variable faceprint reads, and what it means."""
+
+    name: str
+    meaning: str
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable(
+        "FACEPRINT_HOME",
+        "cache root (models under `models/`, default gallery `gallery.db`, keys `keys.db`); "
+        "default: the user cache dir",
+    ),
+    Variable(
+        "FACEPRINT_MODEL_MIRROR",
+        "a directory or `http(s)://` base URL laid out like the catalog paths; tried before "
+        "the official URL",
+    ),
+    Variable("FACEPRINT_OFFLINE", "`1` never touches the network (a mirror directory still works)"),
+    Variable("FACEPRINT_GALLERY", "default gallery file of the CLI and the service"),
+    Variable("FACEPRINT_KEYS", "API keys file of the service (default `$FACEPRINT_HOME/keys.db`)"),
+    Variable("FACEPRINT_DEVICE", "`auto` (default), `cpu`, `cuda` or `torch-cpu`"),
+    Variable("FACEPRINT_THREADS", "inference threads (default: every visible core)"),
+    Variable("FACEPRINT_SERVICE_MAX_REQUEST_MB", "service: largest request body in MiB (20)"),
+    Variable("FACEPRINT_SERVICE_MAX_MEGAPIXELS", "service: largest image in megapixels (40)"),
+    Variable(
+        "FACEPRINT_SERVICE_SCORE_DECIMALS",
+        "service: decimals of similarities in responses, or `none` (2)",
+    ),
+    Variable("FACEPRINT_SERVICE_RATE_LIMIT", "service: default per-key rate limit (`50/second`)"),
+)
+"""Every variable faceprint reads (``FACEPRINT_SHARED``, read by the Makefile, the tests
+and the benchmarks, points them at the shared models and faces; the library ignores it)."""
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    """The ``FACEPRINT_*`` variables, parsed and checked.
+
+    Attributes mirror :data:`VARIABLES`; ``None`` means unset (the default applies).
+    """
+
+    home: Path | None = None
+    mirror: str | None = None
+    offline: bool = False
+    gallery: Path | None = None
+    keys: Path | None = None
+    device: str = "auto"
+    threads: int = 0
+    service_max_request_mb: float | None = None
+    service_max_megapixels: float | None = None
+    service_score_decimals: int | str | None = None
+    service_rate_limit: str | None = None
+
+    @classmethod
+    def read(cls, env: Mapping[str, str] | None = None) -> Environment:
+        """Parse ``env`` (default: ``os.environ``).
+
+        Raises:
+            ConfigError: a variable has a malformed value (the message names it).
+        """
+        env = os.environ if env is None else env
+
+        def text(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        def path(name: str) -> Path | None:
+            value = text(name)
+            return Path(value).expanduser() if value else None
+
+        def number(name: str, kind: type[float] | type[int]) -> float | None:
+            value = text(name)
+            if value is None:
+                return None
+            try:
+                parsed = kind(value)
+            except ValueError:
+                raise ConfigError(f"{name}={value!r} is not a number") from None
+            if parsed < 0:
+                raise ConfigError(f"{name}={value!r} must not be negative")
+            return parsed
+
+        decimals_text = (text("FACEPRINT_SERVICE_SCORE_DECIMALS") or "").lower()
+        decimals: int | str | None = None
+        if decimals_text == "none":
+            decimals = "none"
+        elif decimals_text:
+            decimals = int(number("FACEPRINT_SERVICE_SCORE_DECIMALS", int) or 0)
+        threads = number("FACEPRINT_THREADS", int)
+        return cls(
+            home=path("FACEPRINT_HOME"),
+            mirror=text("FACEPRINT_MODEL_MIRROR"),
+            offline=_flag(env, "FACEPRINT_OFFLINE"),
+            gallery=path("FACEPRINT_GALLERY"),
+            keys=path("FACEPRINT_KEYS"),
+            device=(text("FACEPRINT_DEVICE") or "auto").lower(),
+            threads=int(threads or 0),
+            service_max_request_mb=number("FACEPRINT_SERVICE_MAX_REQUEST_MB", float),
+            service_max_megapixels=number("FACEPRINT_SERVICE_MAX_MEGAPIXELS", float),
+            service_score_decimals=decimals,
+            service_rate_limit=text("FACEPRINT_SERVICE_RATE_LIMIT"),
+        )
+
+    def store_config(self) -> StoreConfig:
+        """Where model files live and may come from."""
+        return StoreConfig(home=self.home, mirror=self.mirror, offline=self.offline)
+
+    @property
+    def root(self) -> Path:
+        """The cache root (``FACEPRINT_HOME``, else the user cache directory)."""
+        return default_home(self.home)
+
+    def gallery_path(self, given: Path | None = None) -> Path:
+        """``given``, else ``FACEPRINT_GALLERY``, else ``<root>/gallery.db``."""
+        return given or self.gallery or self.root / "gallery.db"
+
+    def keys_path(self, given: Path | None = None) -> Path:
+        """``given``, else ``FACEPRINT_KEYS``, else ``<root>/keys.db``."""
+        return given or self.keys or self.root / "keys.db"
+
+
+def completing(env: Mapping[str, str] | None = None) -> bool:
+    """Whether the shell is asking for command-line completions (Typer sets
+    ``_FACEPRINT_COMPLETE`` when it calls the program for them)."""
+    env = os.environ if env is None else env
+    return bool(env.get("_FACEPRINT_COMPLETE"))
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name}={env[name]!r} is not a boolean; use 1/0, true/false, yes/no")
