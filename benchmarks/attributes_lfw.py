@@ -20,7 +20,8 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from faceprint.config import PipelineConfig, StoreConfig
+from faceprint.config import PipelineConfig
+from faceprint.environment import Environment
 from faceprint.media.images import load_image
 from faceprint.models.store import ModelStore
 from faceprint.pipeline import FacePipeline
@@ -42,7 +43,7 @@ def main() -> None:
 
     guesser = gender.Detector(case_sensitive=False)
     pipeline = FacePipeline.from_config(
-        PipelineConfig(device="cpu"), store=ModelStore(StoreConfig.from_env())
+        PipelineConfig(device="cpu"), store=ModelStore(Environment.read().store_config())
     )
     confusion: Counter[tuple[str, str]] = Counter()
     skipped = Counter()

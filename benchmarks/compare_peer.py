@@ -17,9 +17,10 @@ import os
 import time
 from pathlib import Path
 
-from faceprint.config import PipelineConfig, StoreConfig
+from faceprint.config import PipelineConfig
+from faceprint.environment import Environment
 from faceprint.eval.datasets import pair_images, read_pairs
-from faceprint.eval.runner import embed_images
+from faceprint.eval.embedding import embed_images
 from faceprint.models.store import ModelStore
 from faceprint.pipeline import FacePipeline
 
@@ -30,7 +31,7 @@ SHARED = Path(
 
 def run_faceprint(paths: list[Path], threads: int) -> dict[str, float]:
     pipeline = FacePipeline.from_config(
-        PipelineConfig(threads=threads), store=ModelStore(StoreConfig.from_env())
+        PipelineConfig(threads=threads), store=ModelStore(Environment.read().store_config())
     )
     embed_images(pipeline, paths[:32], workers=threads)  # warm-up
     # All faces, not only the primary one, to match what the peer does.

@@ -22,7 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from faceprint.config import PipelineConfig, StoreConfig
+from faceprint.config import PipelineConfig
+from faceprint.environment import Environment
 from faceprint.eval.datasets import pair_images, read_pairs
 from faceprint.media.images import load_image
 from faceprint.models.store import ModelStore
@@ -46,7 +47,7 @@ def main() -> None:
 
     pipeline = FacePipeline.from_config(
         PipelineConfig(embedder=args.embedder, threads=args.threads),
-        store=ModelStore(StoreConfig.from_env()),
+        store=ModelStore(Environment.read().store_config()),
     )
     lfw = SHARED / "datasets" / "lfw"
     paths = pair_images(read_pairs(lfw / "pairs.txt", root=lfw / "images"))[: args.faces]

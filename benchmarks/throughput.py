@@ -20,9 +20,10 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from faceprint.config import PipelineConfig, StoreConfig
+from faceprint.config import PipelineConfig
+from faceprint.environment import Environment
 from faceprint.eval.datasets import pair_images, read_pairs
-from faceprint.eval.runner import embed_images
+from faceprint.eval.embedding import embed_images
 from faceprint.models.store import ModelStore
 from faceprint.pipeline import FacePipeline
 
@@ -54,7 +55,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
-    store = ModelStore(StoreConfig.from_env())
+    store = ModelStore(Environment.read().store_config())
     pipeline = FacePipeline.from_config(
         PipelineConfig(
             embedder=args.embedder, threads=args.threads, device=args.device, half=args.half

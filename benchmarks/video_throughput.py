@@ -23,7 +23,8 @@ from pathlib import Path
 import cv2
 from throughput import cpu_name  # benchmarks/ is on sys.path when run as a script
 
-from faceprint.config import PipelineConfig, StoreConfig
+from faceprint.config import PipelineConfig
+from faceprint.environment import Environment
 from faceprint.gallery import Gallery
 from faceprint.models.store import ModelStore
 from faceprint.pipeline import FacePipeline
@@ -107,7 +108,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
-    store = ModelStore(StoreConfig.from_env())
+    store = ModelStore(Environment.read().store_config())
     pipeline = FacePipeline.from_config(PipelineConfig(threads=args.threads), store=store)
     cv2.setNumThreads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:

@@ -101,14 +101,17 @@ class FacePipeline:
         def path_for(card: ModelCard) -> Path:
             return store.ensure(card.name, accept_licence=accept_licence)
 
+        cache_dir = store.session_cache_dir  # compiled models, reused by later processes
         detector = build_detector(catalog[config.detector], path_for, config=config)
         refiner = (
-            build_landmarks(catalog[config.landmarks], path_for, config=config)
+            build_landmarks(catalog[config.landmarks], path_for, config=config, cache_dir=cache_dir)
             if config.landmarks
             else None
         )
         embed_card = catalog[config.embedder]
-        embedder = build_embedder(embed_card, path_for, catalog=catalog, config=config)
+        embedder = build_embedder(
+            embed_card, path_for, catalog=catalog, config=config, cache_dir=cache_dir
+        )
         log.info(
             "pipeline: detector=%s landmarks=%s embedder=%s",
             config.detector,
@@ -118,11 +121,11 @@ class FacePipeline:
 
         def liveness() -> LivenessDetector:
             cards = [catalog[name] for name in config.liveness_models]
-            return build_liveness(cards, path_for, config=config)
+            return build_liveness(cards, path_for, config=config, cache_dir=cache_dir)
 
         def attributes() -> OMZAttributes:
             cards = [catalog[name] for name in config.attribute_models]
-            return build_attributes(cards, path_for, config=config)
+            return build_attributes(cards, path_for, config=config, cache_dir=cache_dir)
 
         return cls(
             detector=detector,
@@ -225,7 +228,26 @@ class FacePipeline:
         quality: bool | QualityPolicy = False,
     ) -> list[list[Face]]:
         """:meth:`analyze` for many images; every model runs in batches across images."""
-        per_image = self.detect_batch(images)
+        return self.analyze_detected(
+            images,
+            self.detect_batch(images),
+            liveness=liveness,
+            attributes=attributes,
+            quality=quality,
+        )
+
+    def analyze_detected(
+        self,
+        images: Sequence[ImageArray],
+        detections: Sequence[Sequence[Detection]],
+        *,
+        liveness: bool = False,
+        attributes: bool = False,
+        quality: bool | QualityPolicy = False,
+    ) -> list[list[Face]]:
+        """Embed (and optionally check) the given detections of each image, every model
+        in one batch across images; ``detections[i]`` belong to ``images[i]``."""
+        per_image = [list(d) for d in detections]
         items = [
             (image, det) for image, dets in zip(images, per_image, strict=True) for det in dets
         ]

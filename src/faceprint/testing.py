@@ -30,6 +30,17 @@ def draw_face(
     return image
 
 
+def fake_image(
+    *faces: tuple[tuple[int, int, int], tuple[int, int, int, int]],
+    size: tuple[int, int] = (120, 200),
+) -> ImageArray:
+    """A black ``height × width`` image with a fake face per ``(colour, box)``."""
+    image = np.zeros((*size, 3), np.uint8)
+    for colour, box in faces:
+        draw_face(image, colour, box)
+    return image
+
+
 class FakeDetector:
     """Finds each distinct non-black colour as one face (box = its extent, score 0.99)."""
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -10,16 +9,9 @@ from faceprint.errors import ModelMismatchError, MultipleFacesError, NoFaceError
 from faceprint.gallery import Gallery
 from faceprint.pipeline import FacePipeline
 from faceprint.recognition import enroll_images, enroll_tree, identify_faces
-from faceprint.testing import FakeDetector, FakeEmbedder, draw_face, fake_calibration
+from faceprint.testing import FakeDetector, FakeEmbedder, fake_calibration, fake_image
 
 RED, GREEN, BLUE = (200, 0, 0), (0, 200, 0), (0, 0, 200)
-
-
-def _image(*faces):
-    image = np.zeros((120, 200, 3), np.uint8)
-    for colour, box in faces:
-        draw_face(image, colour, box)
-    return image
 
 
 @pytest.fixture()
@@ -30,9 +22,9 @@ def pipeline():
 
 
 def test_analyze_batch_keeps_image_order(pipeline):
-    a = _image((RED, (10, 10, 60, 60)), (GREEN, (100, 10, 150, 60)))
-    b = _image()
-    c = _image((BLUE, (40, 40, 90, 90)))
+    a = fake_image((RED, (10, 10, 60, 60)), (GREEN, (100, 10, 150, 60)))
+    b = fake_image()
+    c = fake_image((BLUE, (40, 40, 90, 90)))
     faces = pipeline.analyze_batch([a, b, c])
     assert [len(f) for f in faces] == [2, 0, 1]
     assert faces[2][0].detection.bbox_xyxy == (40.0, 40.0, 90.0, 90.0)
@@ -40,9 +32,9 @@ def test_analyze_batch_keeps_image_order(pipeline):
 
 
 def test_verify_decides_with_calibrated_threshold(pipeline):
-    a = pipeline.primary_face(_image((RED, (10, 10, 60, 60))))
-    b = pipeline.primary_face(_image((RED, (80, 20, 140, 90))))
-    c = pipeline.primary_face(_image((GREEN, (10, 10, 60, 60))))
+    a = pipeline.primary_face(fake_image((RED, (10, 10, 60, 60))))
+    b = pipeline.primary_face(fake_image((RED, (80, 20, 140, 90))))
+    c = pipeline.primary_face(fake_image((GREEN, (10, 10, 60, 60))))
     same, diff = pipeline.verify(a, b), pipeline.verify(a, c)
     assert same.is_match and same.similarity == pytest.approx(1.0)
     assert not diff.is_match and diff.similarity < diff.threshold.similarity
@@ -52,8 +44,8 @@ def test_verify_decides_with_calibrated_threshold(pipeline):
 
 def test_primary_face_errors(pipeline):
     with pytest.raises(NoFaceError):
-        pipeline.primary_face(_image())
-    two = _image((RED, (10, 10, 60, 60)), (GREEN, (100, 10, 190, 100)))
+        pipeline.primary_face(fake_image())
+    two = fake_image((RED, (10, 10, 60, 60)), (GREEN, (100, 10, 190, 100)))
     with pytest.raises(MultipleFacesError):
         pipeline.primary_face(two, strict=True)
     assert pipeline.primary_face(two).detection.bbox_xyxy == (100.0, 10.0, 190.0, 100.0)
@@ -61,7 +53,7 @@ def test_primary_face_errors(pipeline):
 
 def test_similarity_refuses_other_models(pipeline):
     other = FacePipeline(detector=FakeDetector(), embedder=FakeEmbedder(model_id="other"))
-    img = _image((RED, (10, 10, 60, 60)))
+    img = fake_image((RED, (10, 10, 60, 60)))
     with pytest.raises(ModelMismatchError):
         pipeline.similarity(pipeline.primary_face(img).embedding, other.primary_face(img).embedding)
 
@@ -74,10 +66,10 @@ def _save(path, image):
 
 def test_enroll_tree_and_identify(tmp_path, pipeline):
     root = tmp_path / "people"
-    _save(root / "ann" / "1.png", _image((RED, (10, 10, 60, 60))))
-    _save(root / "ann" / "2.png", _image((RED, (50, 30, 100, 90))))
-    _save(root / "bob" / "1.png", _image((GREEN, (10, 10, 60, 60))))
-    _save(root / "bob" / "blank.png", _image())  # no face
+    _save(root / "ann" / "1.png", fake_image((RED, (10, 10, 60, 60))))
+    _save(root / "ann" / "2.png", fake_image((RED, (50, 30, 100, 90))))
+    _save(root / "bob" / "1.png", fake_image((GREEN, (10, 10, 60, 60))))
+    _save(root / "bob" / "blank.png", fake_image())  # no face
     (root / "bob" / "notes.jpg").write_text("not an image")
     with Gallery.open(tmp_path / "g.db") as gallery:
         report = enroll_tree(pipeline, gallery, root)
@@ -88,7 +80,7 @@ def test_enroll_tree_and_identify(tmp_path, pipeline):
             ("notes.jpg", "unsupported_image"),
         ]
         assert gallery.model_id == "fake" and gallery.size() == 3
-        probe = _image((GREEN, (5, 5, 50, 50)), (BLUE, (120, 20, 180, 80)))
+        probe = fake_image((GREEN, (5, 5, 50, 50)), (BLUE, (120, 20, 180, 80)))
         found = identify_faces(pipeline, gallery, probe)
         by_x = sorted(found, key=lambda f: f.face.detection.bbox_xyxy[0])
         assert [f.identification.person for f in by_x] == ["bob", None]
@@ -97,7 +89,7 @@ def test_enroll_tree_and_identify(tmp_path, pipeline):
 
 def test_enroll_images_reports_progress(tmp_path, pipeline):
     paths = [
-        _save(tmp_path / f"{i}.png", _image((BLUE, (10 + i, 10, 60 + i, 60)))) for i in range(3)
+        _save(tmp_path / f"{i}.png", fake_image((BLUE, (10 + i, 10, 60 + i, 60)))) for i in range(3)
     ]
     seen = []
     with Gallery.open(":memory:") as gallery:
@@ -109,7 +101,7 @@ def test_enroll_images_reports_progress(tmp_path, pipeline):
 
 
 def test_gallery_pinned_to_other_model_is_refused(tmp_path, pipeline):
-    path = _save(tmp_path / "a.png", _image((RED, (10, 10, 60, 60))))
+    path = _save(tmp_path / "a.png", fake_image((RED, (10, 10, 60, 60))))
     with (
         Gallery.open(tmp_path / "g.db", model_id="another-model") as gallery,
         pytest.raises(ModelMismatchError),

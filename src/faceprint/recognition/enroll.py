@@ -1,91 +1,246 @@
-"""Enrollment and identification: the pipeline and the gallery working together.
+"""Enrollment: files into gallery entries, safely re-runnable.
 
-This layer turns files into gallery entries and images into open-set decisions. It
-loses nothing: every input that could not be used is reported with a reason.
+Every input is reported, enrolled or skipped with a reason; nothing is lost. An image
+(by the sha256 of its bytes) that is already enrolled for the person is skipped as
+``already_enrolled``, so a re-run after Ctrl-C or ``kill -9`` finishes the job without
+duplicates; an image already enrolled for *another* person is refused
+(``enrolled_as_other_person``) unless shared images are allowed. Faces are committed a
+batch at a time (one transaction per person per batch), so an interruption loses at
+most the batch in flight.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
+import os
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
 from pathlib import Path
 
+from faceprint.batch import BATCH_SIZE, ImageResult, analyze_images
 from faceprint.core.quality import QualityPolicy
-from faceprint.errors import ImageError, NoFaceError
 from faceprint.gallery import FaceRecord, Gallery
-from faceprint.media.images import DecodedImage, decode_image, find_images
+from faceprint.media.sources import Decoded, DecodeLimits, Source, source_name
 from faceprint.pipeline import FacePipeline
-from faceprint.types import Detection, Face, FaceIssue, Identification, ImageArray, Threshold
+from faceprint.recognition.layout import EnrollPlan, plan_enrollment
+from faceprint.recognition.results import EnrolledFace, EnrollReport, Skipped
+from faceprint.types import Progress
+
+__all__ = [
+    "Claims",
+    "enroll_images",
+    "enroll_stream",
+    "enroll_tree",
+    "preview_enrollment",
+]
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int, str], None]
-"""``progress(done, total, current_source)`` — called after each input."""
+Outcome = EnrolledFace | Skipped
 
 
-@dataclass(frozen=True, slots=True)
-class ImageInput:
-    """Encoded image bytes held in memory (an upload), with the name to report it by."""
+class Claims:
+    """Which person each image (sha256) belongs to: the gallery's and this run's.
 
-    name: str
-    data: bytes
-    max_pixels: int | None = None
-
-    def __str__(self) -> str:
-        return self.name
-
-
-Source = str | Path | ImageInput
-"""An image to enroll: a file path, or encoded bytes with a name."""
-
-
-@dataclass(frozen=True, slots=True)
-class Skipped:
-    """An input that was not used, and why (``reason`` is an error code)."""
-
-    source: str
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class EnrolledFace:
-    """A face added to the gallery."""
-
-    person: str
-    source: str
-    face_id: int
-    bbox_xyxy: tuple[float, float, float, float]
-    score: float
-    issues: tuple[FaceIssue, ...]
-    faces_in_image: int
-
-
-@dataclass(frozen=True, slots=True)
-class EnrollReport:
-    """What an enrollment did: faces added and inputs skipped."""
-
-    enrolled: tuple[EnrolledFace, ...]
-    skipped: tuple[Skipped, ...]
-
-    @property
-    def persons(self) -> list[str]:
-        return sorted({e.person for e in self.enrolled})
-
-
-@dataclass(frozen=True, slots=True)
-class FaceIdentification:
-    """One face found in a probe image and the gallery's answer for it.
-
-    ``rejected`` names why the face was not identified despite its candidates (e.g.
-    ``"spoof_suspected"`` under a gallery's liveness policy); ``None`` otherwise.
+    Args:
+        gallery: where enrolled images are looked up.
+        collection: the collection being enrolled into.
+        allow_shared: let one image be enrolled for several persons.
     """
 
-    face: Face
-    identification: Identification
-    rejected: str | None = None
+    def __init__(self, gallery: Gallery, *, collection: str, allow_shared: bool = False) -> None:
+        self._gallery = gallery
+        self._collection = collection
+        self._allow_shared = allow_shared
+        self._run: dict[str, str] = {}
+
+    def check(self, items: Sequence[tuple[str, str, str]]) -> list[Skipped | None]:
+        """For each ``(person, sha256, source)``: why it must be skipped, or ``None``.
+
+        An image let through is claimed for its person for the rest of the run.
+        """
+        stored = self._gallery.enrolled_images(
+            {sha for _, sha, _ in items}, collection=self._collection
+        )
+        out: list[Skipped | None] = []
+        for person, sha, source in items:
+            holders = set(stored.get(sha, ()))
+            if sha in self._run:
+                holders.add(self._run[sha])
+            if person in holders:
+                out.append(
+                    Skipped(
+                        source,
+                        "already_enrolled",
+                        f"{source}: this image is already enrolled for {person!r}",
+                        person,
+                    )
+                )
+                continue
+            if holders and not self._allow_shared:
+                others = ", ".join(repr(h) for h in sorted(holders))
+                out.append(
+                    Skipped(
+                        source,
+                        "enrolled_as_other_person",
+                        f"{source}: this image is already enrolled for {others}, not "
+                        f"{person!r}; check the folder, or allow shared images "
+                        "(--allow-shared-images) if it really shows both",
+                        person,
+                    )
+                )
+                continue
+            self._run[sha] = person
+            out.append(None)
+        return out
+
+
+def enroll_stream(
+    pipeline: FacePipeline,
+    gallery: Gallery,
+    items: Iterable[tuple[str, Source]],
+    *,
+    collection: str = "default",
+    quality: QualityPolicy | None = None,
+    allow_shared_images: bool = False,
+    batch_size: int = BATCH_SIZE,
+    workers: int = 2,
+    limits: DecodeLimits | None = None,
+) -> Generator[Outcome, None, None]:
+    """Enroll the primary face of each ``(person, source)``; yield each input's outcome
+    (in input order) once it is committed.
+
+    With a ``quality`` policy, faces that fail it are skipped with their reasons; under a
+    gallery's liveness policy, suspected spoofs are skipped (``spoof_suspected``).
+
+    Raises:
+        faceprint.errors.ModelMismatchError: the gallery is pinned to another model.
+        faceprint.errors.GalleryError: the gallery refused a write (that batch was not
+            committed; the ones before it were).
+    """
+    claims = Claims(gallery, collection=collection, allow_shared=allow_shared_images)
+    persons: dict[int, str] = {}
+    skipped: dict[int, Skipped] = {}
+
+    def sources() -> Iterator[Source]:
+        for index, (person, source) in enumerate(items):
+            persons[index] = person
+            yield source
+
+    def screen(chunk: Sequence[Decoded]) -> list[str | None]:
+        readable = [(d.index, d.name, d.image.sha256) for d in chunk if d.image is not None]
+        verdicts = claims.check([(persons[i], sha, name) for i, name, sha in readable])
+        reasons: dict[int, str] = {}
+        for (index, _, _), verdict in zip(readable, verdicts, strict=True):
+            if verdict is not None:
+                skipped[index] = verdict
+                reasons[index] = verdict.reason
+        return [reasons.get(d.index) for d in chunk]
+
+    results = analyze_images(
+        pipeline,
+        sources(),
+        embed="primary",
+        liveness=gallery.require_liveness,
+        quality=quality or False,
+        screen=screen,
+        batch_size=batch_size,
+        workers=workers,
+        limits=limits,
+    )
+    batch: list[tuple[str, ImageResult]] = []
+    try:
+        for result in results:
+            batch.append((persons.pop(result.index), result))
+            if len(batch) >= batch_size:
+                yield from _commit(gallery, batch, skipped, collection, quality)
+                batch = []
+        yield from _commit(gallery, batch, skipped, collection, quality)
+    finally:
+        results.close()
+
+
+def _verdict(result: ImageResult, person: str, quality: QualityPolicy | None) -> Skipped | None:
+    """Why a processed image cannot be enrolled, or ``None``."""
+    source = result.source
+    if result.error is not None:
+        return Skipped(source, result.error.code, str(result.error), person)
+    face = result.primary_face
+    if face is None:
+        return Skipped(source, "no_face", f"{source}: no face found", person)
+    live = face.liveness
+    if live is not None and not live.is_live:
+        return Skipped(
+            source,
+            "spoof_suspected",
+            f"{source}: presentation attack suspected (bona fide score {live.score:.3f} < "
+            f"{live.threshold}); the gallery requires liveness",
+            person,
+        )
+    if quality is not None and face.quality is not None and face.quality.reasons:
+        reasons = face.quality.reasons
+        message = f"{source}: fails the quality policy: {', '.join(reasons)}"
+        return Skipped(source, reasons[0], message, person)
+    return None
+
+
+def _commit(
+    gallery: Gallery,
+    batch: Sequence[tuple[str, ImageResult]],
+    skipped: dict[int, Skipped],
+    collection: str,
+    quality: QualityPolicy | None,
+) -> list[Outcome]:
+    """Write a batch's faces (one transaction per person) and return every outcome in
+    input order."""
+    outcomes: dict[int, Outcome] = {}
+    by_person: dict[str, list[ImageResult]] = {}
+    for person, result in batch:
+        verdict = skipped.pop(result.index, None) or _verdict(result, person, quality)
+        if verdict is not None:
+            outcomes[result.index] = verdict
+            log.debug("skipping %s: %s", result.source, verdict.reason)
+        else:
+            by_person.setdefault(person, []).append(result)
+    for person, rows in by_person.items():
+        faces = [r.primary_face for r in rows]
+        records = [
+            FaceRecord(
+                embedding=face.embedding,
+                source=r.source,
+                source_sha256=r.sha256 or "",
+                bbox_xyxy=face.detection.bbox_xyxy,
+                det_score=face.detection.score,
+            )
+            for r, face in zip(rows, faces, strict=True)
+            if face is not None
+        ]
+        ids = gallery.add_faces(person, records, collection=collection)
+        for face_id, r, record in zip(ids, rows, records, strict=True):
+            outcomes[r.index] = EnrolledFace(
+                person=person,
+                source=r.source,
+                face_id=face_id,
+                bbox_xyxy=record.bbox_xyxy or (0.0, 0.0, 0.0, 0.0),
+                score=float(record.det_score or 0.0),
+                issues=r.detections[r.primary or 0].issues,
+                faces_in_image=len(r.detections),
+            )
+    return [outcomes[i] for i in sorted(outcomes)]
+
+
+def _report(outcomes: Iterable[Outcome], total: int, progress: Progress | None) -> EnrollReport:
+    enrolled: list[EnrolledFace] = []
+    skipped: list[Skipped] = []
+    for done, outcome in enumerate(outcomes, start=1):
+        if isinstance(outcome, EnrolledFace):
+            enrolled.append(outcome)
+        else:
+            skipped.append(outcome)
+        if progress is not None:
+            progress(done, total, outcome.source)
+    return EnrollReport(enrolled=tuple(enrolled), skipped=tuple(skipped))
 
 
 def enroll_images(
@@ -97,213 +252,95 @@ def enroll_images(
     collection: str = "default",
     progress: Progress | None = None,
     quality: QualityPolicy | None = None,
+    allow_shared_images: bool = False,
+    workers: int = 2,
 ) -> EnrollReport:
-    """Enroll the most prominent face of each image as ``person``.
-
-    ``sources`` are file paths or :class:`ImageInput` (bytes in memory); each is
-    reported (enrolled or skipped) under ``str(source)``.
-
-    With a ``quality`` policy, faces that fail it are skipped with their reasons
-    (e.g. ``face_too_small``, ``blurry``, ``extreme_pose``, ``too_dark``).
-
-    Unreadable images and images without a face are skipped with a reason; all faces of
-    the person are written in one transaction.
+    """Enroll the most prominent face of each image as ``person`` (see
+    :func:`enroll_stream`); each input is reported under its name.
 
     Raises:
         faceprint.errors.ModelMismatchError: the gallery is pinned to another model.
     """
-    return _enroll({person: list(sources)}, pipeline, gallery, collection, progress, quality)
+    outcomes = enroll_stream(
+        pipeline,
+        gallery,
+        ((person, source) for source in sources),
+        collection=collection,
+        quality=quality,
+        allow_shared_images=allow_shared_images,
+        workers=workers,
+    )
+    return _report(outcomes, len(sources), progress)
 
 
 def enroll_tree(
     pipeline: FacePipeline,
     gallery: Gallery,
-    root: str | Path,
+    root: str | os.PathLike[str],
     *,
     collection: str = "default",
     progress: Progress | None = None,
     quality: QualityPolicy | None = None,
+    allow_shared_images: bool = False,
 ) -> EnrollReport:
     """Enroll a folder tree ``root/<person>/<images>``: one person per sub-folder.
 
-    ``quality`` as in :func:`enroll_images`.
-
     Raises:
         faceprint.errors.ImageNotFoundError: ``root`` does not exist.
+        faceprint.errors.LayoutError: ``root`` is not laid out as a tree.
         faceprint.errors.ModelMismatchError: the gallery is pinned to another model.
     """
-    root_path = Path(root)
-    people: dict[str, list[Source]] = {}
-    for image in find_images(root_path):
-        rel = image.relative_to(root_path)
-        if len(rel.parts) < 2:
-            log.warning("ignoring %s: images must be in a per-person sub-folder", image)
-            continue
-        people.setdefault(rel.parts[0], []).append(image)
-    return _enroll(people, pipeline, gallery, collection, progress, quality)
-
-
-CHUNK = 32
-"""Images decoded (by a small thread pool) and embedded together during enrollment."""
-
-
-def _decode_chunk(
-    pool: ThreadPoolExecutor, sources: Sequence[Source], skipped: list[Skipped]
-) -> list[tuple[int, DecodedImage]]:
-    """Decode in parallel; returns (index into ``sources``, image) for the readable ones."""
-
-    def load(source: Source) -> DecodedImage | ImageError:
-        try:
-            if isinstance(source, ImageInput):
-                if source.max_pixels is None:
-                    return decode_image(source.data)
-                return decode_image(source.data, max_pixels=source.max_pixels)
-            return decode_image(source)
-        except ImageError as exc:
-            if isinstance(source, ImageInput):  # name the upload, not "<bytes>"
-                return type(exc)(str(exc).replace("<bytes>", source.name))
-            return exc
-
-    out = []
-    for index, (source, result) in enumerate(zip(sources, pool.map(load, sources), strict=True)):
-        if isinstance(result, ImageError):
-            skipped.append(Skipped(str(source), result.code, str(result)))
-            log.warning("skipping %s: %s", source, result)
-        else:
-            out.append((index, result))
-    return out
-
-
-def _enroll(
-    people: dict[str, list[Source]],
-    pipeline: FacePipeline,
-    gallery: Gallery,
-    collection: str,
-    progress: Progress | None,
-    quality: QualityPolicy | None = None,
-    workers: int = 2,
-) -> EnrollReport:
-    items = [(person, source) for person, sources in sorted(people.items()) for source in sources]
-    enrolled: list[EnrolledFace] = []
-    skipped: list[Skipped] = []
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for start in range(0, len(items), CHUNK):
-            chunk = items[start : start + CHUNK]
-            batch: list[tuple[str, Source, DecodedImage, Detection, int]] = []
-            for index, decoded in _decode_chunk(pool, [s for _, s in chunk], skipped):
-                person, source = chunk[index]
-                detections = pipeline.detect(decoded.pixels)
-                if not detections:
-                    exc = NoFaceError(f"{source}: no face found")
-                    skipped.append(Skipped(str(source), exc.code, str(exc)))
-                    continue
-                primary = pipeline.primary_detection(decoded.pixels, detections=detections)
-                if gallery.require_liveness:
-                    (verdict,) = pipeline.liveness_detector.score(decoded.pixels, [primary])
-                    if not verdict.is_live:
-                        message = (
-                            f"{source}: presentation attack suspected (bona fide score "
-                            f"{verdict.score:.3f} < {verdict.threshold}); the gallery requires liveness"
-                        )
-                        skipped.append(Skipped(str(source), "spoof_suspected", message))
-                        continue
-                if quality is not None:
-                    (assessed,) = pipeline.assess_quality(
-                        [(decoded.pixels, [primary])], policy=quality
-                    )
-                    reasons = assessed[0].reasons
-                    if reasons:
-                        message = f"{source}: fails the quality policy: {', '.join(reasons)}"
-                        skipped.append(Skipped(str(source), reasons[0], message))
-                        continue
-                batch.append((person, source, decoded, primary, len(detections)))
-            faces = pipeline.embed_many([(d.pixels, det) for _, _, d, det, _ in batch])
-            by_person: dict[str, list[tuple[Source, DecodedImage, Face, int]]] = {}
-            for (person, source, decoded, _, count), face in zip(batch, faces, strict=True):
-                by_person.setdefault(person, []).append((source, decoded, face, count))
-            for person, rows in by_person.items():
-                records = [
-                    FaceRecord(
-                        embedding=face.embedding,
-                        source=str(source),
-                        source_sha256=decoded.sha256,
-                        bbox_xyxy=face.detection.bbox_xyxy,
-                        det_score=face.detection.score,
-                    )
-                    for source, decoded, face, _ in rows
-                ]
-                ids = gallery.add_faces(person, records, collection=collection)
-                enrolled.extend(
-                    EnrolledFace(
-                        person=person,
-                        source=str(source),
-                        face_id=face_id,
-                        bbox_xyxy=face.detection.bbox_xyxy,
-                        score=face.detection.score,
-                        issues=face.detection.issues,
-                        faces_in_image=count,
-                    )
-                    for face_id, (source, _, face, count) in zip(ids, rows, strict=True)
-                )
-            for k, (_, source) in enumerate(chunk):
-                if progress is not None:
-                    progress(start + k + 1, len(items), str(source))
-    return EnrollReport(enrolled=tuple(enrolled), skipped=tuple(skipped))
-
-
-def identify_faces(
-    pipeline: FacePipeline,
-    gallery: Gallery,
-    image: ImageArray,
-    *,
-    k: int = 5,
-    collection: str | None = None,
-    threshold: float | Threshold | None = None,
-    fmr: float | None = None,
-    fpir: float | None = None,
-) -> list[FaceIdentification]:
-    """Identify every face in ``image`` against the gallery (open set).
-
-    The threshold defaults to FPIR 1 % for the gallery's current size (number of
-    templates searched); ``threshold`` (a similarity, or a :class:`Threshold` already
-    chosen by the caller and used as is), ``fmr`` or ``fpir`` override it.
-
-    Raises:
-        faceprint.errors.ModelMismatchError: the gallery holds another model's embeddings.
-        faceprint.errors.CalibrationError: the requested error rate is outside the
-            calibrated range.
-    """
-    faces = pipeline.analyze(image, liveness=gallery.require_liveness)
-    if not faces:
-        return []
-    chosen = (
-        threshold
-        if isinstance(threshold, Threshold)
-        else pipeline.identification_threshold(
-            gallery_size=gallery.size(collection=collection),
-            threshold=threshold,
-            fmr=fmr,
-            fpir=fpir,
-        )
+    plan = plan_enrollment([root], person=None)
+    outcomes = enroll_stream(
+        pipeline,
+        gallery,
+        plan.items,
+        collection=collection,
+        quality=quality,
+        allow_shared_images=allow_shared_images,
     )
-    results = []
-    for face in faces:
-        found = gallery.identify(face.embedding, threshold=chosen, k=k, collection=collection)
-        if face.liveness is not None and not face.liveness.is_live:
-            found = replace(found, person=None)
-            results.append(FaceIdentification(face, found, rejected="spoof_suspected"))
-        else:
-            results.append(FaceIdentification(face, found))
-    return results
+    return _report(outcomes, len(plan), progress)
 
 
-def iter_sources(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand files and folders (recursively) into a sorted list of image files.
+def _file_sha256(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
 
-    Raises:
-        faceprint.errors.ImageNotFoundError: a path does not exist.
-    """
-    out: list[Path] = []
-    for path in paths:
-        out.extend(find_images(path))
-    return out
+
+def preview_enrollment(
+    plan: EnrollPlan,
+    gallery: Gallery | None,
+    *,
+    collection: str = "default",
+    allow_shared_images: bool = False,
+    workers: int = 2,
+) -> Iterator[tuple[str, Path, Skipped | None]]:
+    """What :func:`enroll_stream` would do with ``plan``, without models: each
+    ``(person, image, skip)`` where ``skip`` is why it would be skipped by its bytes
+    alone (already enrolled, another person's, unreadable), else ``None``."""
+    claims = (
+        Claims(gallery, collection=collection, allow_shared=allow_shared_images)
+        if gallery is not None
+        else None
+    )
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for start in range(0, len(plan.items), 256):
+            chunk = plan.items[start : start + 256]
+            digests = list(pool.map(_file_sha256, [p for _, p in chunk]))
+            readable = [
+                (person, sha, source_name(path))
+                for (person, path), sha in zip(chunk, digests, strict=True)
+                if sha is not None
+            ]
+            verdicts = iter(claims.check(readable) if claims else [None] * len(readable))
+            for (person, path), sha in zip(chunk, digests, strict=True):
+                if sha is None:
+                    yield person, path, Skipped(str(path), "image_not_found", "unreadable", person)
+                else:
+                    yield person, path, next(verdicts)
