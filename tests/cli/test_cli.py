@@ -11,13 +11,13 @@ from tests.bad_images import bad_images
 from tests.shared_paths import LFW, MODELS, SAMPLES
 from typer.testing import CliRunner
 
-from faceprint.cli.main import STATE, app
+from faceprint.cli.main import app
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture()
-def run(tmp_path_factory, monkeypatch):
+def run(tmp_path_factory):
     home = tmp_path_factory.getbasetemp() / "cli-home"
     env = {
         "FACEPRINT_HOME": str(home),
@@ -25,11 +25,10 @@ def run(tmp_path_factory, monkeypatch):
         "FACEPRINT_OFFLINE": "1",
         "FACEPRINT_GALLERY": str(tmp_path_factory.getbasetemp() / "cli-gallery.db"),
     }
-    monkeypatch.setattr(STATE, "env", env)
     runner = CliRunner()
 
     def invoke(*args: str):
-        return runner.invoke(app, list(args), catch_exceptions=False)
+        return runner.invoke(app, list(args), env=env, catch_exceptions=False)
 
     return invoke
 
@@ -206,7 +205,7 @@ def test_eval_lfw_small(run, tmp_path):
         str(LFW / "images"),
         "--pairs",
         str(pairs),
-        "--json-out",
+        "--output",
         str(out),
         "--plot",
         str(plot),
@@ -232,7 +231,7 @@ def test_eval_identify_on_an_lfw_tree(run, tmp_path):
         for image in sorted(person.glob("*.jpg"))[:3]:
             (root / person.name / image.name).symlink_to(image)
     out = tmp_path / "id.json"
-    result = run("eval", "identify", "--root", str(root), "--json-out", str(out))
+    result = run("eval", "identify", "--root", str(root), "--output", str(out))
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert report["gallery_size"] == 25 and report["nonmated_probes"] == 25
@@ -251,7 +250,7 @@ def test_eval_quality_small(run, tmp_path):
         str(LFW / "images"),
         "--pairs",
         str(pairs),
-        "--json-out",
+        "--output",
         str(out),
         "--plot",
         str(plot),
@@ -267,7 +266,7 @@ def test_eval_quality_small(run, tmp_path):
 
 def test_eval_liveness_small(run, tmp_path):
     out = tmp_path / "live.json"
-    result = run("eval", "liveness", "--images", str(SAMPLES / "known"), "--json-out", str(out))
+    result = run("eval", "liveness", "--images", str(SAMPLES / "known"), "--output", str(out))
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert report["bona_fide"] == 10 and report["threshold"] == 0.5
@@ -303,4 +302,70 @@ def test_keys_create_list_revoke(run, tmp_path):
 
 def test_serve_refuses_bad_options_before_starting(run, tmp_path):
     result = run("serve", "--score-decimals", "lots", "--keys", str(tmp_path / "k.db"))
-    assert result.exit_code == 8 and "--score-decimals" in result.output
+    assert result.exit_code == 2 and "--score-decimals" in result.output
+
+
+def test_identify_streams_json_lines_in_input_order(run, tmp_path):
+    gallery = str(tmp_path / "g.db")
+    assert run("enroll", str(SAMPLES / "known"), "--gallery", gallery).exit_code == 0
+    probes = tmp_path / "probes"
+    probes.mkdir()
+    names = sorted(p.name for p in (SAMPLES / "probes").iterdir())
+    for name in names:
+        (probes / name).symlink_to(SAMPLES / "probes" / name)
+    (probes / "zz_broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    lines = run("identify", str(probes), "--gallery", gallery, "--jsonl")
+    assert lines.exit_code == 0, lines.output
+    rows = [json.loads(line) for line in lines.stdout.splitlines()]
+    assert [r["image"].rsplit("/", 1)[-1] for r in rows] == [*names, "zz_broken.jpg"]
+    assert rows[-1]["error"] == "corrupt_image"
+    by_name = {r["image"].rsplit("/", 1)[-1]: r for r in rows}
+    assert by_name["obama1.jpg"]["faces"][0]["person"] == "barack_obama"
+    array = run("identify", str(probes), "--gallery", gallery, "--json")
+    assert json.loads(array.stdout) == rows
+    text = run("identify", str(probes), "--gallery", gallery)
+    assert "corrupt_image" in text.stderr and "obama1.jpg" in text.stdout
+
+
+def test_enroll_dry_run_loads_nothing_and_writes_nothing(run, tmp_path):
+    gallery = tmp_path / "g.db"
+    first = run("enroll", str(SAMPLES / "known"), "--gallery", str(gallery), "--dry-run", "--json")
+    assert first.exit_code == 0, first.output
+    plan = json.loads(first.stdout)
+    assert plan["would_enroll"] == 10 and plan["would_skip"] == 0 and not gallery.exists()
+    assert (
+        run(
+            "enroll",
+            str(SAMPLES / "known" / "barack_obama"),
+            "-p",
+            "barack_obama",
+            "--gallery",
+            str(gallery),
+        ).exit_code
+        == 0
+    )
+    again = json.loads(
+        run(
+            "enroll", str(SAMPLES / "known"), "--gallery", str(gallery), "--dry-run", "--json"
+        ).stdout
+    )
+    skips = {i["image"].rsplit("/", 1)[-1]: i["skip"] for i in again["items"] if i["skip"]}
+    assert skips == {"obama.jpg": "already_enrolled", "obama2.jpg": "already_enrolled"}
+
+
+def test_identify_takes_the_embedder_from_the_gallery(run, tmp_path):
+    gallery = str(tmp_path / "fused.db")
+    enrolled = run(
+        "enroll",
+        str(SAMPLES / "known" / "barack_obama"),
+        "-p",
+        "obama",
+        "--gallery",
+        gallery,
+        "--embedder",
+        "sface+reid-0095",
+    )
+    assert enrolled.exit_code == 0, enrolled.output
+    found = run("identify", str(SAMPLES / "probes" / "obama1.jpg"), "--gallery", gallery, "--json")
+    assert found.exit_code == 0, found.output
+    assert json.loads(found.stdout)[0]["faces"][0]["person"] == "obama"

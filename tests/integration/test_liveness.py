@@ -39,22 +39,18 @@ def test_liveness_is_opt_in(pipeline):
     assert faces[0].liveness is None
 
 
-def test_cli_analyze_json(tmp_path, monkeypatch):
+def test_cli_analyze_json(tmp_path):
     from tests.shared_paths import MODELS
     from typer.testing import CliRunner
 
-    from faceprint.cli.main import STATE, app
+    from faceprint.cli.main import app
 
-    monkeypatch.setattr(
-        STATE,
-        "env",
-        {
-            "FACEPRINT_HOME": str(tmp_path / "home"),
-            "FACEPRINT_MODEL_MIRROR": str(MODELS),
-            "FACEPRINT_OFFLINE": "1",
-        },
-    )
-    result = CliRunner().invoke(app, ["analyze", str(ANTISPOOF), "--json"])
+    env = {
+        "FACEPRINT_HOME": str(tmp_path / "home"),
+        "FACEPRINT_MODEL_MIRROR": str(MODELS),
+        "FACEPRINT_OFFLINE": "1",
+    }
+    result = CliRunner().invoke(app, ["analyze", str(ANTISPOOF), "--json"], env=env)
     assert result.exit_code == 0, result.output
     by_name = {r["image"].rsplit("/", 1)[-1]: r for r in json.loads(result.stdout)}
     assert by_name["real_T1.jpg"]["faces"][0]["liveness"]["is_live"] is True

@@ -90,9 +90,9 @@ def test_the_star_is_identified_on_his_tracks(pipeline, gallery_path) -> None:
 def test_cli_writes_a_playable_video_events_and_unknown_faces(tmp_path, gallery_path) -> None:
     from typer.testing import CliRunner
 
-    from faceprint.cli.main import STATE, app
+    from faceprint.cli.main import app
 
-    STATE.env = {
+    env = {
         "FACEPRINT_MODEL_MIRROR": str(MODELS),
         "FACEPRINT_OFFLINE": "1",
         "FACEPRINT_HOME": str(tmp_path / "home"),
@@ -117,6 +117,7 @@ def test_cli_writes_a_playable_video_events_and_unknown_faces(tmp_path, gallery_
             str(unknown),
             "--json",
         ],
+        env=env,
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output

@@ -1,10 +1,16 @@
-"""Rendering for the CLI: JSON on stdout for machines, Rich text for people, logs on
-stderr. Also the one place where errors become exit codes."""
+"""Rendering for the CLI: JSON on stdout for machines, text for people, logs, progress
+and errors on stderr.
+
+Plain lines go straight to ``sys.stdout``; Rich (colour, tables, progress bars) is
+imported only when a terminal will show it, so a piped or scripted command does not pay
+for it at start-up.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import json
 import math
 import sys
@@ -12,55 +18,20 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-from faceprint import errors
+from faceprint.types import Progress
 
-stdout = Console(soft_wrap=True)
-stderr = Console(stderr=True, soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-EXIT_IMAGE = 3
-EXIT_CODES: tuple[tuple[type[errors.FaceprintError], int], ...] = (
-    (errors.ImageError, EXIT_IMAGE),
-    (errors.VideoError, EXIT_IMAGE),
-    (errors.NoFaceError, 4),
-    (errors.MultipleFacesError, 4),
-    (errors.LicenceNotAcceptedError, 5),
-    (errors.ModelError, 5),
-    (errors.GalleryError, 6),
-    (errors.CalibrationError, 7),
-    (errors.DatasetError, 7),
-    (errors.ConfigError, 8),
-    (errors.FaceprintError, EXIT_FAILURE),
-)
-"""Error class → process exit code; the first matching row wins."""
-EXIT_INTERNAL = 70
-
-
-def exit_code_for(exc: BaseException) -> int:
-    """The exit code for an exception (70 for anything that is not a FaceprintError)."""
-    for cls, code in EXIT_CODES:
-        if isinstance(exc, cls):
-            return code
-    return EXIT_INTERNAL
+Mode = Literal["text", "json", "jsonl"]
 
 
 def to_jsonable(value: Any) -> Any:
-    """Convert results (dataclasses, numpy, enums, paths) into JSON-safe values."""
+    """Convert results (dataclasses, numpy, enums, paths, errors) into JSON-safe values."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
             f.name: to_jsonable(getattr(value, f.name))
@@ -81,6 +52,8 @@ def to_jsonable(value: Any) -> Any:
         return value if math.isfinite(value) else None
     if isinstance(value, Path):
         return str(value)
+    if isinstance(value, BaseException):
+        return {"code": getattr(value, "code", type(value).__name__), "message": str(value)}
     return value
 
 
@@ -88,6 +61,77 @@ def print_json(value: Any) -> None:
     """Write one JSON document to stdout (never through Rich, so it stays parseable)."""
     sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
     sys.stdout.flush()
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Write a JSON report file (parent folders created)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n", "utf-8")
+
+
+@functools.cache
+def console(*, stderr: bool = False) -> Console:
+    """The Rich console of stdout (or stderr), made on first use."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, soft_wrap=True, highlight=False)
+
+
+def line(text: str) -> None:
+    """One plain line on stdout."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _styled(prefix: str, style: str, text: str) -> None:
+    if sys.stderr.isatty():
+        from rich.markup import escape
+
+        console(stderr=True).print(f"[{style}]{escape(prefix)}[/]{escape(text)}")
+    else:
+        sys.stderr.write(prefix + text + "\n")
+        sys.stderr.flush()
+
+
+def note(text: str, *, style: str = "yellow") -> None:
+    """One line for people on stderr (coloured on a terminal)."""
+    _styled("", style, text)
+
+
+def error_line(code: str, message: str) -> None:
+    """The one-line error report on stderr: ``error (code): message``."""
+    _styled("error", "bold red", f" ({code}): {message}")
+
+
+class ResultWriter:
+    """Streams per-item results: text lines, a JSON array written as items arrive
+    (valid JSON at the end, constant memory), or one JSON object per line."""
+
+    def __init__(self, mode: Mode) -> None:
+        self.mode = mode
+        self._count = 0
+
+    def __enter__(self) -> ResultWriter:
+        if self.mode == "json":
+            sys.stdout.write("[")
+        return self
+
+    def item(self, value: Any) -> None:
+        """Write one machine-readable item (ignored in text mode)."""
+        if self.mode == "text":
+            return
+        text = json.dumps(to_jsonable(value), ensure_ascii=False)
+        if self.mode == "json":
+            sys.stdout.write(("\n" if self._count == 0 else ",\n") + "  " + text)
+        else:
+            sys.stdout.write(text + "\n")
+        self._count += 1
+        sys.stdout.flush()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.mode == "json":
+            sys.stdout.write("\n]\n" if self._count else "]\n")
+            sys.stdout.flush()
 
 
 def fmt_box(box: tuple[float, float, float, float] | None) -> str:
@@ -101,52 +145,39 @@ def fmt_rate(rate: float | None) -> str:
 
 
 @contextmanager
-def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Any]:
-    """A Rich progress bar on stderr; yields ``update(done, total, current)``."""
-    if not enabled:
+def progress_bar(
+    description: str, *, total: int | None = None, unit: str = "", enabled: bool = True
+) -> Iterator[Progress]:
+    """A transient Rich progress bar on stderr; yields ``update(done, total, current)``
+    (a ``total`` of 0 keeps the one given here). With ``unit`` it shows the rate."""
+    if not enabled or not sys.stderr.isatty():
         yield lambda done, total, current: None
         return
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=stderr,
-        transient=True,
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
     )
-    with bar:
-        task = bar.add_task(description, total=None)
+    from rich.progress import Progress as Bar
 
-        def update(done: int, total: int, current: str) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
-
-
-@contextmanager
-def frame_progress(description: str, *, total: int | None, enabled: bool = True) -> Iterator[Any]:
-    """A progress bar for video on stderr, with frames per second; yields
-    ``update(done_frames)``."""
-    if not enabled:
-        yield lambda done: None
-        return
-    bar = Progress(
+    bar = Bar(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=stderr,
+        console=console(stderr=True),
         transient=True,
     )
+    started = time.monotonic()
     with bar:
         task = bar.add_task(description, total=total, rate="")
-        started = time.monotonic()
 
-        def update(done: int) -> None:
-            elapsed = max(time.monotonic() - started, 1e-6)
-            bar.update(task, completed=done, rate=f"{done / elapsed:.1f} frames/s")
+        def update(done: int, total: int, current: str) -> None:
+            rate = f"{done / max(time.monotonic() - started, 1e-6):.1f} {unit}/s" if unit else ""
+            bar.update(task, completed=done, total=total or bar.tasks[0].total, rate=rate)
 
         yield update

@@ -1,0 +1,5 @@
+"""``python -m faceprint``: the command line."""
+
+from faceprint.cli import main
+
+main()

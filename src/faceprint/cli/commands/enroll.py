@@ -1,0 +1,242 @@
+"""``faceprint enroll``: images into a gallery, safely re-runnable."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from faceprint.cli import output
+from faceprint.cli.context import current
+from faceprint.cli.errors import EXIT_CODES, EXIT_INTERRUPTED, command
+from faceprint.cli.options import (
+    AcceptOpt,
+    CollectionOpt,
+    EmbedderOpt,
+    GalleryOpt,
+    JsonlOpt,
+    JsonOpt,
+    existing,
+    output_mode,
+)
+from faceprint.errors import GalleryError
+
+if TYPE_CHECKING:
+    from faceprint.recognition import EnrollPlan, Skipped
+
+
+def register(app: typer.Typer) -> None:
+    command(app, "enroll")(enroll)
+
+
+def enroll(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="A folder tree DIR/<person>/<images>, or images with --person."),
+    ],
+    person: Annotated[
+        str | None, typer.Option("--person", "-p", help="Enroll the given images as this person.")
+    ] = None,
+    gallery: GalleryOpt = None,
+    collection: CollectionOpt = "default",
+    quality: Annotated[
+        bool,
+        typer.Option(
+            "--quality/--no-quality",
+            help="Skip faces that fail the default quality policy (too small, blurry, "
+            "extreme pose, too dark, low confidence), with the reason.",
+        ),
+    ] = False,
+    allow_shared: Annotated[
+        bool,
+        typer.Option(
+            "--allow-shared-images",
+            help="Enroll an image for this person even if it is enrolled for another one.",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Show what would be enrolled; load no model, write nothing."
+        ),
+    ] = False,
+    embedder: EmbedderOpt = None,
+    accept: AcceptOpt = False,
+    as_json: JsonOpt = False,
+    jsonl: JsonlOpt = False,
+) -> None:
+    """Add faces to a gallery (created if missing, pinned to the embedding model).
+
+    Re-running is safe: images already enrolled for the person are skipped
+    (already_enrolled), so a run stopped by Ctrl-C or a crash finishes where it left off.
+    """
+    from faceprint.core.quality import QualityPolicy
+    from faceprint.gallery import Gallery
+    from faceprint.recognition import enroll_stream, plan_enrollment
+
+    mode = output_mode(as_json, jsonl)
+    plan = plan_enrollment(existing(paths), person=person)
+    cli = current()
+    path = cli.gallery_path(gallery)
+    model = cli.embedder_for(path, embedder)
+    if dry_run:
+        _dry_run(plan, path, collection=collection, allow_shared=allow_shared, mode=mode)
+        return
+    pipeline = cli.pipeline(embedder=model, accept=accept)
+    counts: Counter[str] = Counter()
+    persons: set[str] = set()
+    interrupted = False
+    items: list[Any] = []
+    with (
+        Gallery.open(path, model_id=pipeline.model_id) as opened,
+        output.progress_bar(
+            "enrolling", total=len(plan), unit="images", enabled=cli.show_progress
+        ) as bar,
+    ):
+        outcomes = enroll_stream(
+            pipeline,
+            opened,
+            plan.items,
+            collection=collection,
+            quality=QualityPolicy() if quality else None,
+            allow_shared_images=allow_shared,
+        )
+        size_before = opened.size()
+        try:
+            for done, outcome in enumerate(outcomes, start=1):
+                bar(done, 0, outcome.source)
+                _show(outcome, mode, counts, persons, items)
+        except KeyboardInterrupt:
+            interrupted = True
+            # What is saved is what the gallery holds: an outcome may have been committed
+            # and not yet reported when the interrupt came.
+            counts["enrolled"] = opened.size() - size_before
+        finally:
+            outcomes.close()
+    summary = {
+        "gallery": str(path),
+        "collection": collection,
+        "enrolled_faces": counts["enrolled"],
+        "persons": len(persons),
+        "skipped": sum(n for k, n in counts.items() if k != "enrolled"),
+        "already_enrolled": counts["already_enrolled"],
+        "interrupted": interrupted,
+    }
+    if mode == "json":
+        output.print_json({**summary, **_split(items)})
+    elif mode == "jsonl":
+        output.ResultWriter("jsonl").item({"summary": summary})
+    if mode == "text" or interrupted:
+        _print_summary(summary)
+    if interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if counts["enrolled_as_other_person"]:
+        output.error_line(
+            "enrolled_as_other_person",
+            f"{counts['enrolled_as_other_person']} image(s) refused: already enrolled for "
+            "another person (see above; --allow-shared-images enrolls them anyway)",
+        )
+        raise typer.Exit(EXIT_CODES[GalleryError])
+
+
+def _split(items: list[Any]) -> dict[str, list[Any]]:
+    from faceprint.recognition import EnrolledFace
+
+    return {
+        "enrolled": [i for i in items if isinstance(i, EnrolledFace)],
+        "skipped": [i for i in items if not isinstance(i, EnrolledFace)],
+    }
+
+
+def _show(
+    outcome: Any, mode: str, counts: Counter[str], persons: set[str], items: list[Any]
+) -> None:
+    from faceprint.recognition import EnrolledFace
+
+    if isinstance(outcome, EnrolledFace):
+        counts["enrolled"] += 1
+        persons.add(outcome.person)
+    else:
+        counts[outcome.reason] += 1
+    if mode == "json":
+        items.append(outcome)
+        return
+    if mode == "jsonl":
+        kind = "enrolled" if isinstance(outcome, EnrolledFace) else "skipped"
+        output.ResultWriter("jsonl").item({kind: outcome})
+        return
+    if isinstance(outcome, EnrolledFace):
+        note = (
+            f" ({outcome.faces_in_image} faces, used the most prominent)"
+            if outcome.faces_in_image > 1
+            else ""
+        )
+        if outcome.issues:
+            note += f" [flagged: {', '.join(outcome.issues)}]"
+        output.line(f"enrolled {outcome.person}: {outcome.source}{note}")
+    elif outcome.reason != "already_enrolled":
+        output.note(f"skipped ({outcome.reason}): {outcome.message}")
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    already = summary["already_enrolled"]
+    text = (
+        f"{summary['enrolled_faces']} face(s) of {summary['persons']} person(s) enrolled, "
+        f"{summary['skipped']} skipped"
+        + (f" ({already} already enrolled)" if already else "")
+        + f" -> {summary['gallery']}"
+    )
+    if summary["interrupted"]:
+        output.note(
+            f"interrupted: {text}; what was enrolled is saved — run the same command again "
+            "to finish (already enrolled images are skipped)"
+        )
+    else:
+        output.line(text)
+
+
+def _dry_run(
+    plan: EnrollPlan, path: Path, *, collection: str, allow_shared: bool, mode: str
+) -> None:
+    from faceprint.gallery import Gallery
+    from faceprint.recognition import preview_enrollment
+
+    opened = Gallery.open(path, create=False) if path.is_file() else None
+    rows: list[tuple[str, Path, Skipped | None]] = []
+    try:
+        rows = list(
+            preview_enrollment(
+                plan, opened, collection=collection, allow_shared_images=allow_shared
+            )
+        )
+    finally:
+        if opened is not None:
+            opened.close()
+    new = sum(skip is None for _, _, skip in rows)
+    if mode != "text":
+        output.print_json(
+            {
+                "dry_run": True,
+                "gallery": str(path),
+                "would_enroll": new,
+                "would_skip": len(rows) - new,
+                "items": [
+                    {
+                        "person": person,
+                        "image": str(image),
+                        "skip": None if skip is None else skip.reason,
+                    }
+                    for person, image, skip in rows
+                ],
+            }
+        )
+        return
+    for person, image, skip in rows:
+        status = "enroll" if skip is None else f"skip ({skip.reason})"
+        output.line(f"{status}\t{person}\t{image}")
+    output.line(
+        f"dry run: would enroll {new} image(s) of {len(plan.persons)} person(s), skip "
+        f"{len(rows) - new}; nothing was written to {path}"
+    )

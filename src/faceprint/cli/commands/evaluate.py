@@ -1,0 +1,184 @@
+"""``faceprint eval …``: accuracy and calibration on standard protocols.
+
+Each prints a summary (``--json``: the full report on stdout instead), and writes the
+report to ``--output PATH`` and a curve to ``--plot PATH`` where asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from faceprint.cli import output
+from faceprint.cli.context import current
+from faceprint.cli.errors import command
+from faceprint.cli.options import AcceptOpt, EmbedderOpt, JsonOpt, OutputOpt, PlotOpt, existing
+
+group = typer.Typer(help="Accuracy and calibration on standard protocols.", no_args_is_help=True)
+
+RootOpt = Annotated[Path, typer.Option(help="LFW images folder (root/<Name>/<Name>_NNNN.jpg).")]
+PairsOpt = Annotated[Path, typer.Option(help="pairs.txt (View 2).")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(group, name="eval")
+
+
+def _report(report: Any, *, as_json: bool, out: Path | None, plot: Path | None = None) -> None:
+    """Write the report where asked and print it (summary, or JSON with ``--json``)."""
+    if out is not None:
+        output.write_json(out, report)
+    if plot is not None:
+        report.plot(plot)
+    if as_json:
+        output.print_json(report)
+    else:
+        output.line(report.summary())
+
+
+def _evaluate(
+    run: Callable[..., Any],
+    *,
+    checked: list[Path],
+    embedder: str | None = None,
+    accept: bool = False,
+    as_json: bool = False,
+    out: Path | None = None,
+    plot: Path | None = None,
+    **arguments: Any,
+) -> None:
+    """Check the paths, load the models, run one evaluation with progress, report it."""
+    existing(checked)
+    cli = current()
+    pipeline = cli.pipeline(embedder=embedder, accept=accept)
+    with output.progress_bar("evaluating", unit="images", enabled=cli.show_progress) as bar:
+        report = run(pipeline, progress=bar, **arguments)
+    _report(report, as_json=as_json, out=out, plot=plot)
+
+
+def _on_pairs(name: str, run: Callable[..., Any], doc: str) -> None:
+    """Register an evaluation over an LFW-style pairs file as ``faceprint eval NAME``."""
+
+    def evaluate(
+        root: RootOpt,
+        pairs: PairsOpt,
+        embedder: EmbedderOpt = None,
+        out: OutputOpt = None,
+        plot: PlotOpt = None,
+        accept: AcceptOpt = False,
+        as_json: JsonOpt = False,
+    ) -> None:
+        _evaluate(
+            run,
+            checked=[root, pairs],
+            embedder=embedder,
+            accept=accept,
+            as_json=as_json,
+            out=out,
+            plot=plot,
+            root=root,
+            pairs_file=pairs,
+        )
+
+    evaluate.__doc__ = doc
+    command(group, name)(evaluate)
+
+
+def _lfw(pipeline: Any, **arguments: Any) -> Any:
+    from faceprint.eval.lfw import run_lfw
+
+    return run_lfw(pipeline, **arguments)
+
+
+def _error_vs_reject(pipeline: Any, **arguments: Any) -> Any:
+    from faceprint.eval.quality import run_error_vs_reject
+
+    return run_error_vs_reject(pipeline, **arguments)
+
+
+_on_pairs("lfw", _lfw, "LFW 10-fold verification accuracy, ROC AUC and TAR@FAR=1e-3.")
+_on_pairs(
+    "quality",
+    _error_vs_reject,
+    "Error-vs-reject: does dropping the lowest-quality pairs lower the error?",
+)
+
+
+@command(group, "identify")
+def eval_identify(
+    root: Annotated[Path, typer.Option(help="Folder tree root/<person>/<images>.")],
+    nonmated: Annotated[Path | None, typer.Option(help="Folder of non-mated probe images.")] = None,
+    fpir: Annotated[float, typer.Option(help="FPIR at which to report FNIR.")] = 0.01,
+    embedder: EmbedderOpt = None,
+    out: OutputOpt = None,
+    accept: AcceptOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Open-set 1:N: gallery = first image per person, probes = the rest."""
+    from faceprint.eval.identification import run_identify
+
+    _evaluate(
+        run_identify,
+        checked=[root] + ([nonmated] if nonmated else []),
+        embedder=embedder,
+        accept=accept,
+        as_json=as_json,
+        out=out,
+        root=root,
+        nonmated_root=nonmated,
+        fpir=fpir,
+    )
+
+
+@command(group, "liveness")
+def eval_liveness(
+    images: Annotated[
+        Path, typer.Option(help="Folder of bona fide photos (searched recursively).")
+    ],
+    every: Annotated[int, typer.Option(min=1, help="Use every N-th image (sorted).")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated attacks.")] = 0,
+    out: OutputOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """BPCER on bona fide photos and APCER per simulated attack (screen, print, photo)."""
+    from faceprint.eval.liveness import run_liveness_eval
+    from faceprint.media.sources import expand_paths
+
+    paths = expand_paths(existing([images]))[::every]
+    _evaluate(run_liveness_eval, checked=[], as_json=as_json, out=out, paths=paths, seed=seed)
+
+
+@command(group, "calibrate")
+def eval_calibrate(
+    root: RootOpt,
+    pairs: Annotated[Path, typer.Option(help="pairs.txt: its images are the calibration set.")],
+    embedder: Annotated[list[str], typer.Option("--embedder", help="Models to calibrate.")],
+    out: Annotated[Path, typer.Option("--out", help="calibrations.json to update.")],
+    accept: AcceptOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fit similarity→FMR curves from all cross-identity pairs and store them."""
+    from faceprint.eval.calibrate import calibrate_models
+
+    existing([root, pairs])
+    with output.progress_bar("calibrating", unit="images", enabled=current().show_progress) as bar:
+        curves = calibrate_models(
+            embedder,
+            store=current().store(),
+            root=root,
+            pairs_file=pairs,
+            out=out,
+            accept_licence=accept,
+            progress=bar,
+        )
+    if as_json:
+        output.print_json({name: curve.to_dict() for name, curve in curves.items()})
+        return
+    for name, curve in curves.items():
+        output.line(
+            f"{name}: {curve.impostor_pairs:,} impostor pairs; "
+            f"threshold at FMR 1e-3 = {curve.threshold_for_fmr(1e-3):.4f}"
+        )

@@ -1,0 +1,109 @@
+"""The state of one ``faceprint`` invocation: global options and the environment.
+
+The root callback makes a fresh :class:`CliContext` for every invocation and sets it as
+the current one (a :class:`~contextvars.ContextVar`); commands get it with
+:func:`current`, so two invocations in one process (tests) never share settings.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from faceprint.environment import Environment
+
+if TYPE_CHECKING:
+    from faceprint.models.store import ModelStore
+    from faceprint.pipeline import FacePipeline
+
+DEFAULT_EMBEDDER = "sface"
+
+
+@dataclass
+class CliContext:
+    """Global options of this invocation; the environment is read on first use (so a
+    malformed variable is reported like any other error, with its exit code)."""
+
+    debug: bool = False
+    quiet: bool = False
+    device: str | None = None
+    threads: int | None = None
+    _env: Environment | None = field(default=None, repr=False)
+
+    @property
+    def env(self) -> Environment:
+        if self._env is None:
+            self._env = Environment.read()
+        return self._env
+
+    @property
+    def show_progress(self) -> bool:
+        return not self.quiet
+
+    def store(self) -> ModelStore:
+        from faceprint.models.store import ModelStore
+
+        return ModelStore(self.env.store_config())
+
+    def pipeline(
+        self,
+        *,
+        embedder: str | None = None,
+        detector: str = "yunet",
+        accept: bool = False,
+    ) -> FacePipeline:
+        """Build the pipeline (loads models; call it after every argument is checked)."""
+        from faceprint.config import PipelineConfig
+        from faceprint.pipeline import FacePipeline
+
+        config = PipelineConfig(
+            detector=detector,
+            embedder=embedder or DEFAULT_EMBEDDER,
+            device=self.device or self.env.device,
+            threads=self.threads if self.threads is not None else self.env.threads,
+        )
+        return FacePipeline.from_config(config, store=self.store(), accept_licence=accept)
+
+    def gallery_path(self, given: Path | None = None) -> Path:
+        return self.env.gallery_path(given)
+
+    def keys_path(self, given: Path | None = None) -> Path:
+        return self.env.keys_path(given)
+
+    def embedder_for(self, gallery: Path, given: str | None) -> str:
+        """The embedder to use with ``gallery``: ``given``, else the model the gallery is
+        pinned to, else the default. Reads the gallery's pin only (no models load).
+
+        Raises:
+            faceprint.errors.ModelMismatchError: ``given`` differs from the pin.
+            faceprint.errors.GalleryCorruptError: the file is not a gallery.
+        """
+        from faceprint.errors import ModelMismatchError
+        from faceprint.gallery import Gallery
+
+        if not gallery.is_file():
+            return given or DEFAULT_EMBEDDER
+        with Gallery.open(gallery, create=False) as opened:
+            pinned = opened.model_id
+        if given is not None and pinned is not None and given != pinned:
+            raise ModelMismatchError(
+                f"gallery {gallery} is pinned to model {pinned!r}, not {given!r}; drop "
+                "--embedder (the gallery's model is used) or use another gallery"
+            )
+        return given or pinned or DEFAULT_EMBEDDER
+
+
+_CURRENT: ContextVar[CliContext | None] = ContextVar("faceprint_cli", default=None)
+
+
+def begin(context: CliContext) -> None:
+    """Make ``context`` the current invocation's (called by the root callback)."""
+    _CURRENT.set(context)
+
+
+def current() -> CliContext:
+    """The :class:`CliContext` of the running command (defaults outside an invocation)."""
+    found = _CURRENT.get()
+    return found if found is not None else CliContext()
