@@ -463,6 +463,26 @@ def test_keys_never_see_other_collections(service) -> None:
     assert ok(c.get("/v1/collections/b", headers=admin))["faces"] == 2
 
 
+def test_faces_and_persons_of_other_collections_are_not_found(service) -> None:
+    admin = service.key("*:write")
+    enroll(service, admin, "a", "barack_obama")
+    enroll(service, admin, "b", "joe_biden")
+    c = service.client
+    theirs = ok(c.get("/v1/collections/b/persons/joe_biden", headers=admin))["enrolled_faces"]
+    face_id = theirs[0]["face_id"]
+    key_a = service.key("a:write")
+    for person in ("joe_biden", "barack_obama"):
+        message = problem(
+            c.delete(f"/v1/collections/a/persons/{person}/faces/{face_id}", headers=key_a),
+            404,
+            "not_found",
+        )
+        assert message == f"no face {face_id} of {person!r} in collection 'a'"
+    message = problem(c.get("/v1/collections/a/persons/joe_biden", headers=key_a), 404, "not_found")
+    assert message == "no person 'joe_biden' in collection 'a'"
+    assert ok(c.get("/v1/collections/b", headers=admin))["faces"] == len(theirs)
+
+
 def test_concurrent_enrollments_and_searches_lose_nothing(service) -> None:
     headers = service.key("*:write")
     enroll(service, headers, "load", "joe_biden")
@@ -474,7 +494,9 @@ def test_concurrent_enrollments_and_searches_lose_nothing(service) -> None:
     def writer(worker: int) -> None:
         for i in range(4):
             r = service.client.post(
-                f"/v1/collections/load/persons/p{worker}_{i}/faces", headers=headers, files=obama
+                f"/v1/collections/load/persons/p{worker}_{i}/faces?allow_shared_images=true",
+                headers=headers,
+                files=obama,
             )
             with lock:
                 if r.status_code == 200:
@@ -542,3 +564,34 @@ def test_error_messages_leak_no_server_path_or_other_collections(service) -> Non
         "not_found",
     )
     assert "secret" not in message and "/" not in message
+
+
+def test_resending_an_enrollment_never_duplicates_faces(service) -> None:
+    headers = service.key("team:write")
+    enroll(service, headers, "team", "barack_obama")
+    url = "/v1/collections/team/persons/{}/faces"
+    again = ok(
+        service.client.post(
+            url.format("barack_obama"), headers=headers, files=person_images("barack_obama")
+        )
+    )
+    assert again["accepted"] == []
+    assert {r["code"] for r in again["rejected"]} == {"already_enrolled"}
+    other = ok(
+        service.client.post(
+            url.format("someone"), headers=headers, files=person_images("barack_obama")
+        )
+    )
+    assert other["accepted"] == []
+    assert {r["code"] for r in other["rejected"]} == {"enrolled_as_other_person"}
+    assert "barack_obama" in other["rejected"][0]["message"]
+    shared = ok(
+        service.client.post(
+            url.format("someone") + "?allow_shared_images=true",
+            headers=headers,
+            files=person_images("barack_obama"),
+        )
+    )
+    assert len(shared["accepted"]) == 2
+    info = ok(service.client.get("/v1/collections/team", headers=headers))
+    assert (info["persons"], info["faces"]) == (2, 4)

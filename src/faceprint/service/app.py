@@ -1,5 +1,6 @@
-"""The FastAPI app: :func:`create_app` builds it; its lifespan loads the pipeline and
-opens the gallery and the keys file once.
+"""The FastAPI app: :func:`create_app` builds it (error handlers, the request-edge
+middleware, problem JSON in the OpenAPI description, the ``/v1`` routers, the web page);
+its lifespan loads the pipeline and opens the gallery and the keys file once.
 
 Models run off the event loop in a thread pool sized to the cores (an
 ``anyio.CapacityLimiter``); the gallery is one shared :class:`~faceprint.gallery.Gallery`
@@ -10,137 +11,30 @@ nothing.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from functools import partial
 from importlib import resources
-from typing import Annotated, Any, TypeVar
+from typing import Any
 
 import anyio
 import anyio.to_thread
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import FileResponse, Response
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
-from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 
 from faceprint import __version__
-from faceprint.errors import ConfigError
 from faceprint.gallery import Gallery
 from faceprint.models.card import load_catalog
 from faceprint.models.store import ModelStore
 from faceprint.pipeline import FacePipeline
-from faceprint.service.keys import ApiKey, KeyStore
-from faceprint.service.problems import EdgeMiddleware, ServiceError, install_handlers
+from faceprint.service.deps import RateLimits, ServiceState
+from faceprint.service.keys import KeyStore
+from faceprint.service.problems import EdgeMiddleware, install_handlers
+from faceprint.service.routes import router
 from faceprint.service.schemas import Problem
 from faceprint.service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-
-class RateLimits:
-    """Per-key moving-window limits (the ``limits`` library, in memory)."""
-
-    def __init__(self, default: str) -> None:
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
-        self._default = _parse_rate(default)
-        self._items: dict[str, RateLimitItem] = {}
-
-    def hit(self, key: ApiKey) -> float | None:
-        """Count one request; ``None`` if allowed, else seconds until it would be."""
-        item = self._items.get(key.key_id)
-        if item is None:
-            item = _parse_rate(key.rate_limit) if key.rate_limit else self._default
-            self._items[key.key_id] = item
-        if self._limiter.hit(item, key.key_id):
-            return None
-        reset, _ = self._limiter.get_window_stats(item, key.key_id)
-        return max(0.0, reset - time.time())
-
-
-def _parse_rate(text: str) -> RateLimitItem:
-    try:
-        return parse(text)
-    except ValueError as exc:
-        raise ConfigError(f"rate limit {text!r} is not like '50/second': {exc}") from exc
-
-
-@dataclass(slots=True)
-class ServiceState:
-    """What the routes share: built once by the lifespan."""
-
-    settings: ServiceSettings
-    pipeline: FacePipeline
-    gallery: Gallery
-    keys: KeyStore
-    rates: RateLimits
-    limiter: anyio.CapacityLimiter
-    licences: dict[str, str]
-
-    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run model work in the inference pool (as many at once as model streams)."""
-        return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=self.limiter)
-
-    async def io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run gallery-only work (SQLite, no models) off the event loop, without
-        queueing it behind model work."""
-        return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
-
-
-def state_of(request: Request) -> ServiceState:
-    state = getattr(request.app.state, "faceprint", None)
-    if state is None:  # pragma: no cover - only if the lifespan did not run
-        raise ServiceError("internal_error", "the service is not started")
-    assert isinstance(state, ServiceState)
-    return state
-
-
-_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer fp_…`")
-_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="`X-API-Key: fp_…`")
-
-
-async def current_key(
-    request: Request,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    header: Annotated[str | None, Depends(_header)],
-) -> ApiKey:
-    """The request's API key, authenticated and rate-limited."""
-    state = state_of(request)
-    token = bearer.credentials if bearer is not None else header
-    challenge = {"WWW-Authenticate": 'Bearer realm="faceprint"'}
-    if bearer is not None and header is not None and header != bearer.credentials:
-        raise ServiceError(
-            "unauthorized",
-            "two different keys were sent (Authorization and X-API-Key); send one",
-            headers=challenge,
-        )
-    if not token:
-        raise ServiceError(
-            "unauthorized",
-            "this endpoint needs an API key: send `Authorization: Bearer <key>` or "
-            "`X-API-Key: <key>` (create one with `faceprint keys create`)",
-            headers=challenge,
-        )
-    key = await anyio.to_thread.run_sync(state.keys.authenticate, token)
-    if key is None:
-        raise ServiceError("unauthorized", "unknown or revoked API key", headers=challenge)
-    wait = state.rates.hit(key)
-    if wait is not None:
-        raise ServiceError(
-            "rate_limited",
-            f"key {key.key_id} is over its rate limit; retry in {wait:.1f} s",
-            headers={"Retry-After": str(max(1, round(wait + 0.5)))},
-        )
-    return key
-
-
-Key = Annotated[ApiKey, Depends(current_key)]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": text}
@@ -191,7 +85,6 @@ def create_app(settings: ServiceSettings, *, pipeline: FacePipeline | None = Non
         pipeline: an already-built pipeline to serve (tests share one); by default the
             lifespan builds it from ``settings.pipeline`` and ``settings.store``.
     """
-    from faceprint.service import routes
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -252,7 +145,7 @@ def create_app(settings: ServiceSettings, *, pipeline: FacePipeline | None = Non
     install_handlers(app)
     _problem_json_in_openapi(app)
     app.add_middleware(EdgeMiddleware, max_body=settings.max_request_bytes)
-    app.include_router(routes.router, prefix="/v1")
+    app.include_router(router, prefix="/v1")
 
     static = resources.files("faceprint.service") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")

@@ -1,4 +1,5 @@
-"""Images in requests: multipart file fields or base64 strings in a JSON body.
+"""Images in requests: multipart file fields or base64 strings in a JSON body, and
+their decoding within the service's limits (:meth:`Upload.decode`).
 
 The byte cap is enforced by :class:`~faceprint.service.problems.EdgeMiddleware` while
 the body is read; formats are sniffed from the bytes by :mod:`faceprint.media.images`
@@ -16,7 +17,9 @@ from typing import Any
 from fastapi import Request
 from starlette.datastructures import UploadFile
 
+from faceprint.media.sources import ImageInput
 from faceprint.service.problems import ServiceError
+from faceprint.service.settings import ServiceSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +28,11 @@ class Upload:
 
     filename: str
     data: bytes
+
+    def source(self, settings: ServiceSettings) -> ImageInput:
+        """The upload as a source for :func:`faceprint.batch.analyze_images`, within the
+        service's pixel limit (the byte limit was enforced while the body was read)."""
+        return ImageInput(name=self.filename, data=self.data, max_pixels=settings.max_image_pixels)
 
 
 def image_body(*fields: str, array: str | None = None, max_items: int = 20) -> dict[str, Any]:
