@@ -8,12 +8,12 @@ export FACEPRINT_HOME ?= $(abspath .faceprint-home)
 export FACEPRINT_OFFLINE ?= 1
 export FACEPRINT_SHARED ?= $(SHARED)
 
-.PHONY: install demo test unit lint typecheck test-tools serve eval-lfw bench bench-peer bench-service bench-video bench-attributes clean
+.PHONY: install demo test unit lint typecheck test-tools wheel-check serve eval-lfw bench bench-peer bench-service bench-video bench-attributes clean
 
 $(BIN)/faceprint: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
 	@# PyTorch (CPU build, present on this project's machines) lets the tests check the
 	@# GPU code path on the CPU; without it those tests skip.
 	-$(BIN)/python -m pip install --quiet torch==2.13.0 || echo "torch not installed: torch-path tests will skip"
@@ -53,6 +53,9 @@ unit: install
 test: install lint typecheck  ## lint, types, layer contracts, unit + integration tests
 	$(BIN)/pytest -q
 
+wheel-check: install  ## build the wheel; install it bare and with [all] in fresh venvs, use both
+	$(BIN)/python tools/wheel_smoke.py --shared $(SHARED)
+
 eval-lfw: install  ## full LFW 10-fold evaluation of the default pipeline
 	$(BIN)/faceprint eval lfw --root $(SHARED)/datasets/lfw/images --pairs $(SHARED)/datasets/lfw/pairs.txt
 
@@ -63,6 +66,7 @@ bench-peer: install  ## faceprint vs the face_recognition package on the same im
 	$(BIN)/python -m pip install --quiet dlib-bin face_recognition_models "setuptools<81"  # the peer needs pkg_resources
 	$(BIN)/python -m pip install --quiet --no-deps face_recognition
 	OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 $(BIN)/python benchmarks/compare_peer.py --limit 1000
+	$(BIN)/python benchmarks/cli_speed.py --limit 1000  # both CLIs as whole processes, start-up
 
 bench-service: install  ## REST service under load: verify/search req/s and latency, no lost writes
 	$(BIN)/python benchmarks/service_load.py

@@ -2,6 +2,12 @@
 
 ``import faceprint`` does no I/O, loads no model and imports no inference runtime: the
 names below are resolved on first use.
+
+The public API is what this module exports — every result type, every error, and the
+functions and classes that produce them — plus :mod:`faceprint.testing` (fakes for
+tests), :mod:`faceprint.service` (``create_app``, ``ServiceSettings``) and
+:mod:`faceprint.video`. Every other module is internal: its names may move between
+releases (``docs/architecture.md``, "Public API").
 """
 
 from __future__ import annotations
@@ -11,67 +17,339 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-_EXPORTS = {
+_EXPORTS: dict[str, str] = {
     "FacePipeline": "faceprint.pipeline",
     "PipelineConfig": "faceprint.config",
     "StoreConfig": "faceprint.config",
+    "Environment": "faceprint.environment",
     "ModelStore": "faceprint.models.store",
+    "ModelCard": "faceprint.models.card",
     "load_catalog": "faceprint.models.card",
-    "Gallery": "faceprint.gallery",
-    "load_image": "faceprint.media.images",
+    "DecodedImage": "faceprint.media.images",
     "decode_image": "faceprint.media.images",
+    "load_image": "faceprint.media.images",
+    "ImageInput": "faceprint.media.sources",
+    "ImageResult": "faceprint.batch",
+    "analyze_images": "faceprint.batch",
+    "Gallery": "faceprint.gallery",
+    "FaceRecord": "faceprint.gallery",
+    "CollectionInfo": "faceprint.gallery",
+    "PersonInfo": "faceprint.gallery",
+    "FaceInfo": "faceprint.gallery",
+    "ArchiveSummary": "faceprint.gallery.archive",
+    "ImportSummary": "faceprint.gallery.archive",
+    "export_gallery": "faceprint.gallery.archive",
+    "import_gallery": "faceprint.gallery.archive",
+    "EnrollPlan": "faceprint.recognition",
+    "EnrollReport": "faceprint.recognition",
+    "EnrolledFace": "faceprint.recognition",
+    "Skipped": "faceprint.recognition",
+    "FaceIdentification": "faceprint.recognition",
+    "IdentifiedImage": "faceprint.recognition",
     "enroll_images": "faceprint.recognition",
+    "enroll_stream": "faceprint.recognition",
     "enroll_tree": "faceprint.recognition",
     "identify_faces": "faceprint.recognition",
+    "identify_images": "faceprint.recognition",
+    "plan_enrollment": "faceprint.recognition",
+    "QualityPolicy": "faceprint.core.quality",
+    "CalibrationCurve": "faceprint.core.calibration",
+    "EmbeddedSet": "faceprint.eval.embedding",
+    "LFWReport": "faceprint.eval.lfw",
+    "run_lfw": "faceprint.eval.lfw",
+    "IdentifyReport": "faceprint.eval.identification",
+    "run_identify": "faceprint.eval.identification",
+    "ErrorRejectReport": "faceprint.eval.quality",
+    "RejectPoint": "faceprint.eval.quality",
+    "run_error_vs_reject": "faceprint.eval.quality",
+    "LivenessReport": "faceprint.eval.liveness",
+    "run_liveness_eval": "faceprint.eval.liveness",
+    "Event": "faceprint.video",
+    "FrameResult": "faceprint.video",
+    "SourceInfo": "faceprint.video",
+    "TrackResult": "faceprint.video",
+    "TrackSummary": "faceprint.video",
+    "VideoOptions": "faceprint.video",
+    "VideoStats": "faceprint.video",
+    "VideoSource": "faceprint.video",
+    "recognize_video": "faceprint.video",
+    "AlignedFace": "faceprint.types",
+    "Attributes": "faceprint.types",
     "Detection": "faceprint.types",
     "Embedding": "faceprint.types",
     "Face": "faceprint.types",
-    "Match": "faceprint.types",
+    "FaceIssue": "faceprint.types",
     "Identification": "faceprint.types",
+    "Liveness": "faceprint.types",
+    "Match": "faceprint.types",
+    "Quality": "faceprint.types",
     "Threshold": "faceprint.types",
     "Verification": "faceprint.types",
+    "AlreadyExistsError": "faceprint.errors",
+    "CalibrationError": "faceprint.errors",
+    "ChecksumMismatchError": "faceprint.errors",
+    "ConfigError": "faceprint.errors",
+    "CorruptImageError": "faceprint.errors",
+    "DatasetError": "faceprint.errors",
+    "EmptyImageError": "faceprint.errors",
     "FaceprintError": "faceprint.errors",
+    "GalleryCorruptError": "faceprint.errors",
+    "GalleryError": "faceprint.errors",
+    "ImageError": "faceprint.errors",
+    "ImageNotFoundError": "faceprint.errors",
+    "ImageTooLargeError": "faceprint.errors",
+    "ImageTooSmallError": "faceprint.errors",
+    "LayoutError": "faceprint.errors",
+    "LicenceNotAcceptedError": "faceprint.errors",
+    "ModelError": "faceprint.errors",
+    "ModelMismatchError": "faceprint.errors",
+    "ModelNotAvailableError": "faceprint.errors",
+    "ModelRuntimeError": "faceprint.errors",
+    "MultipleFacesError": "faceprint.errors",
+    "NoFaceError": "faceprint.errors",
+    "NotFoundError": "faceprint.errors",
+    "UnknownModelError": "faceprint.errors",
+    "UnsupportedImageError": "faceprint.errors",
+    "UsageError": "faceprint.errors",
+    "VideoError": "faceprint.errors",
+    "VideoSourceError": "faceprint.errors",
 }
 
 __all__ = [
+    "AlignedFace",
+    "AlreadyExistsError",
+    "ArchiveSummary",
+    "Attributes",
+    "CalibrationCurve",
+    "CalibrationError",
+    "ChecksumMismatchError",
+    "CollectionInfo",
+    "ConfigError",
+    "CorruptImageError",
+    "DatasetError",
+    "DecodedImage",
     "Detection",
+    "EmbeddedSet",
     "Embedding",
+    "EmptyImageError",
+    "EnrollPlan",
+    "EnrollReport",
+    "EnrolledFace",
+    "Environment",
+    "ErrorRejectReport",
+    "Event",
     "Face",
+    "FaceIdentification",
+    "FaceInfo",
+    "FaceIssue",
     "FacePipeline",
+    "FaceRecord",
     "FaceprintError",
+    "FrameResult",
     "Gallery",
+    "GalleryCorruptError",
+    "GalleryError",
     "Identification",
+    "IdentifiedImage",
+    "IdentifyReport",
+    "ImageError",
+    "ImageInput",
+    "ImageNotFoundError",
+    "ImageResult",
+    "ImageTooLargeError",
+    "ImageTooSmallError",
+    "ImportSummary",
+    "LFWReport",
+    "LayoutError",
+    "LicenceNotAcceptedError",
+    "Liveness",
+    "LivenessReport",
     "Match",
+    "ModelCard",
+    "ModelError",
+    "ModelMismatchError",
+    "ModelNotAvailableError",
+    "ModelRuntimeError",
     "ModelStore",
+    "MultipleFacesError",
+    "NoFaceError",
+    "NotFoundError",
+    "PersonInfo",
     "PipelineConfig",
+    "Quality",
+    "QualityPolicy",
+    "RejectPoint",
+    "Skipped",
+    "SourceInfo",
     "StoreConfig",
     "Threshold",
+    "TrackResult",
+    "TrackSummary",
+    "UnknownModelError",
+    "UnsupportedImageError",
+    "UsageError",
     "Verification",
+    "VideoError",
+    "VideoOptions",
+    "VideoSource",
+    "VideoSourceError",
+    "VideoStats",
+    "analyze_images",
     "decode_image",
     "enroll_images",
+    "enroll_stream",
     "enroll_tree",
+    "export_gallery",
     "identify_faces",
+    "identify_images",
+    "import_gallery",
     "load_catalog",
     "load_image",
+    "plan_enrollment",
+    "recognize_video",
+    "run_error_vs_reject",
+    "run_identify",
+    "run_lfw",
+    "run_liveness_eval",
 ]
 
 if TYPE_CHECKING:
-    from faceprint.config import PipelineConfig, StoreConfig
-    from faceprint.errors import FaceprintError
-    from faceprint.gallery import Gallery
-    from faceprint.media.images import decode_image, load_image
-    from faceprint.models.card import load_catalog
-    from faceprint.models.store import ModelStore
-    from faceprint.pipeline import FacePipeline
-    from faceprint.recognition import enroll_images, enroll_tree, identify_faces
+    from faceprint.batch import (
+        ImageResult,
+        analyze_images,
+    )
+    from faceprint.config import (
+        PipelineConfig,
+        StoreConfig,
+    )
+    from faceprint.core.calibration import (
+        CalibrationCurve,
+    )
+    from faceprint.core.quality import (
+        QualityPolicy,
+    )
+    from faceprint.environment import (
+        Environment,
+    )
+    from faceprint.errors import (
+        AlreadyExistsError,
+        CalibrationError,
+        ChecksumMismatchError,
+        ConfigError,
+        CorruptImageError,
+        DatasetError,
+        EmptyImageError,
+        FaceprintError,
+        GalleryCorruptError,
+        GalleryError,
+        ImageError,
+        ImageNotFoundError,
+        ImageTooLargeError,
+        ImageTooSmallError,
+        LayoutError,
+        LicenceNotAcceptedError,
+        ModelError,
+        ModelMismatchError,
+        ModelNotAvailableError,
+        ModelRuntimeError,
+        MultipleFacesError,
+        NoFaceError,
+        NotFoundError,
+        UnknownModelError,
+        UnsupportedImageError,
+        UsageError,
+        VideoError,
+        VideoSourceError,
+    )
+    from faceprint.eval.embedding import (
+        EmbeddedSet,
+    )
+    from faceprint.eval.identification import (
+        IdentifyReport,
+        run_identify,
+    )
+    from faceprint.eval.lfw import (
+        LFWReport,
+        run_lfw,
+    )
+    from faceprint.eval.liveness import (
+        LivenessReport,
+        run_liveness_eval,
+    )
+    from faceprint.eval.quality import (
+        ErrorRejectReport,
+        RejectPoint,
+        run_error_vs_reject,
+    )
+    from faceprint.gallery import (
+        CollectionInfo,
+        FaceInfo,
+        FaceRecord,
+        Gallery,
+        PersonInfo,
+    )
+    from faceprint.gallery.archive import (
+        ArchiveSummary,
+        ImportSummary,
+        export_gallery,
+        import_gallery,
+    )
+    from faceprint.media.images import (
+        DecodedImage,
+        decode_image,
+        load_image,
+    )
+    from faceprint.media.sources import (
+        ImageInput,
+    )
+    from faceprint.models.card import (
+        ModelCard,
+        load_catalog,
+    )
+    from faceprint.models.store import (
+        ModelStore,
+    )
+    from faceprint.pipeline import (
+        FacePipeline,
+    )
+    from faceprint.recognition import (
+        EnrolledFace,
+        EnrollPlan,
+        EnrollReport,
+        FaceIdentification,
+        IdentifiedImage,
+        Skipped,
+        enroll_images,
+        enroll_stream,
+        enroll_tree,
+        identify_faces,
+        identify_images,
+        plan_enrollment,
+    )
     from faceprint.types import (
+        AlignedFace,
+        Attributes,
         Detection,
         Embedding,
         Face,
+        FaceIssue,
         Identification,
+        Liveness,
         Match,
+        Quality,
         Threshold,
         Verification,
+    )
+    from faceprint.video import (
+        Event,
+        FrameResult,
+        SourceInfo,
+        TrackResult,
+        TrackSummary,
+        VideoOptions,
+        VideoSource,
+        VideoStats,
+        recognize_video,
     )
 
 

@@ -38,3 +38,40 @@ def test_public_names_resolve_lazily():
         assert "nope" in str(exc)
     else:  # pragma: no cover
         raise AssertionError("unknown attribute should raise")
+
+
+def test_every_result_type_and_error_is_public():
+    import dataclasses
+    import importlib
+
+    import faceprint
+    from faceprint import errors
+
+    result_modules = [
+        "faceprint.types",
+        "faceprint.batch",
+        "faceprint.recognition.results",
+        "faceprint.recognition.layout",
+        "faceprint.gallery.records",
+        "faceprint.gallery.archive.writer",
+        "faceprint.gallery.archive.importer",
+        "faceprint.eval.embedding",
+        "faceprint.eval.lfw",
+        "faceprint.eval.identification",
+        "faceprint.eval.quality",
+        "faceprint.eval.liveness",
+    ]
+    missing = []
+    for name in result_modules:
+        module = importlib.import_module(name)
+        for attr, value in vars(module).items():
+            public = not attr.startswith("_") and getattr(value, "__module__", "") == name
+            if public and dataclasses.is_dataclass(value) and attr not in faceprint.__all__:
+                missing.append(f"{name}.{attr}")
+    for attr, value in vars(errors).items():
+        is_error = isinstance(value, type) and issubclass(value, Exception)
+        if is_error and attr not in faceprint.__all__:
+            missing.append(f"faceprint.errors.{attr}")
+    assert missing == []
+    for name in faceprint.__all__:
+        assert getattr(faceprint, name) is not None, name
