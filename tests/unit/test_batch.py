@@ -158,3 +158,27 @@ def test_identify_streams_every_face_at_one_threshold(pipeline) -> None:
         assert people == [(50.0, "red"), (120.0, None)]
         assert found[0].threshold is found[1].threshold
         assert found[0].threshold.gallery_size == 1
+
+
+def test_a_dry_run_reads_images_but_runs_no_model(pipeline, detector, tmp_path) -> None:
+    from faceprint.recognition import plan_enrollment, preview_enrollment
+
+    red = fake_image((RED, (10, 10, 60, 60)))
+    for name in ("ada/1.png", "ada/2.png", "bob/1.png"):
+        (tmp_path / "tree" / name).parent.mkdir(parents=True, exist_ok=True)
+        _png(tmp_path / "tree" / name, red if name != "ada/2.png" else fake_image())
+    (tmp_path / "tree" / "bob" / "2.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    plan = plan_enrollment([tmp_path / "tree"], person=None)
+    rows = list(preview_enrollment(plan, None))
+    assert [(p, i.name, s.reason if s else None) for p, i, s in rows] == [
+        ("ada", "1.png", None),
+        ("ada", "2.png", None),
+        ("bob", "1.png", "enrolled_as_other_person"),  # the same bytes as ada/1.png
+        ("bob", "2.png", "corrupt_image"),
+    ]
+    with Gallery.open(":memory:") as gallery:
+        enroll_images(pipeline, gallery, "ada", [tmp_path / "tree" / "ada" / "1.png"])
+        detector.batches.clear()
+        rows = list(preview_enrollment(plan, gallery))
+        assert rows[0][2] is not None and rows[0][2].reason == "already_enrolled"
+        assert detector.batches == []

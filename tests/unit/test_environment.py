@@ -69,3 +69,24 @@ def test_one_module_reads_the_environment_and_the_readme_lists_every_variable() 
         assert not re.search(r"os\.environ|getenv\(", code), path
         for used in re.findall(r"[\"'](FACEPRINT_[A-Z_]+)[\"']", code):
             assert used in names, (path, used)
+
+
+def test_service_settings_come_from_the_environment(tmp_path: Path) -> None:
+    from faceprint.service.settings import MIB, ServiceSettings
+
+    env = Environment.read(
+        {
+            "FACEPRINT_HOME": str(tmp_path),
+            "FACEPRINT_KEYS": str(tmp_path / "k.db"),
+            "FACEPRINT_SERVICE_MAX_REQUEST_MB": "5",
+            "FACEPRINT_SERVICE_MAX_MEGAPIXELS": "2.5",
+            "FACEPRINT_SERVICE_SCORE_DECIMALS": "none",
+            "FACEPRINT_SERVICE_RATE_LIMIT": "7/second",
+        }
+    )
+    settings = ServiceSettings.from_env(env, enroll_quality=True, rate_limit=None)
+    assert settings.gallery_path == tmp_path.resolve() / "gallery.db"
+    assert settings.keys_path == tmp_path / "k.db"
+    assert settings.max_request_bytes == 5 * MIB and settings.max_image_pixels == 2_500_000
+    assert settings.score_decimals is None and settings.rate_limit == "7/second"
+    assert settings.enroll_quality is True  # overrides win; None overrides are ignored

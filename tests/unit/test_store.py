@@ -320,27 +320,27 @@ def test_corrupted_cached_file_is_detected_and_force_refetches(home, mirror):
 
 def test_force_fetches_again_even_when_cached(home, mirror):
     store = _store(home, mirror=str(mirror), offline=True)
-    calls: list[tuple[str, int, int]] = []
+    calls: list[tuple[int, int, str]] = []
     store.ensure("alpha", progress=lambda *a: calls.append(a))
     assert calls
     calls.clear()
     store.ensure("alpha", progress=lambda *a: calls.append(a))
     assert calls == []
     store.ensure("alpha", force=True, progress=lambda *a: calls.append(a))
-    assert calls[-1] == (ALPHA.path, ALPHA.size, ALPHA.size)
+    assert calls[-1] == (ALPHA.size, ALPHA.size, ALPHA.path)
 
 
 def test_progress_reports_increasing_bytes_up_to_the_size(home, mirror, monkeypatch):
     monkeypatch.setattr(fetcher_module, "_CHUNK", 4096)
-    calls: list[tuple[str, int, int]] = []
+    calls: list[tuple[int, int, str]] = []
     _store(home, mirror=str(mirror), offline=True).ensure(
         "alpha", progress=lambda *a: calls.append(a)
     )
-    done = [c[1] for c in calls]
+    done = [c[0] for c in calls]
     assert len(calls) == -(-ALPHA.size // 4096)
     assert done == sorted(set(done))
     assert done[-1] == ALPHA.size
-    assert {(c[0], c[2]) for c in calls} == {(ALPHA.path, ALPHA.size)}
+    assert {(c[2], c[1]) for c in calls} == {(ALPHA.path, ALPHA.size)}
 
 
 def test_cached_files_are_hashed_once_per_process(home, mirror, monkeypatch):
@@ -361,13 +361,13 @@ def test_cached_files_are_hashed_once_per_process(home, mirror, monkeypatch):
 def test_fetches_from_a_mirror_url(home, server, monkeypatch):
     _write(server.root / "mirror")
     monkeypatch.setattr(fetcher_module, "_CHUNK", 4096)
-    calls: list[tuple[str, int, int]] = []
+    calls: list[tuple[int, int, str]] = []
     store = _store(home, mirror=f"{server.base}/mirror/")
     path = store.ensure("alpha", progress=lambda *a: calls.append(a))
     assert path.read_bytes() == ALPHA.data
     assert server.requests == [f"/mirror/{ALPHA.path}"]
-    assert [c[1] for c in calls] == sorted({c[1] for c in calls})
-    assert calls[-1] == (ALPHA.path, ALPHA.size, ALPHA.size)
+    assert [c[0] for c in calls] == sorted({c[0] for c in calls})
+    assert calls[-1] == (ALPHA.size, ALPHA.size, ALPHA.path)
     assert _leftovers(home) == [RECORD, "models/pack/alpha.onnx"]
 
 

@@ -22,7 +22,7 @@ import hashlib
 import logging
 import os
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -32,11 +32,13 @@ from faceprint.config import StoreConfig
 from faceprint.errors import ChecksumMismatchError, ModelError, ModelNotAvailableError
 from faceprint.models.card import ModelFile
 from faceprint.models.digests import CHUNK
+from faceprint.types import Progress
 
 log = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[str, int, int], None]
-"""``progress(file_path, bytes_done, bytes_total)``; ``file_path`` is the catalog path."""
+ProgressCallback = Progress
+"""``progress(bytes_done, bytes_total, file_path)`` (:data:`faceprint.types.Progress`);
+``file_path`` is the catalog path."""
 
 _CHUNK = CHUNK
 """Bytes read per step when copying or downloading."""
@@ -203,7 +205,7 @@ class Fetcher:
                         raise cache_error(tmp, exc) from exc
                     digest.update(block)
                     if progress is not None:
-                        progress(f.path, done, f.size)
+                        progress(done, f.size, f.path)
         except (OSError, http.client.HTTPException) as exc:  # URLError is an OSError
             tmp.unlink(missing_ok=True)
             raise _SourceUnavailableError(str(exc) or type(exc).__name__) from exc

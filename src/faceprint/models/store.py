@@ -214,7 +214,7 @@ class ModelStore:
             accept_licence: opt into a non-commercial licence (its notice is logged at
                 WARNING); ``StoreConfig.accept_licences`` does the same per name.
             force: fetch every file again (and re-run the transform) even if cached.
-            progress: called as ``progress(file_path, bytes_done, bytes_total)`` while a
+            progress: called as ``progress(bytes_done, bytes_total, file_path)`` while a
                 file is copied or downloaded.
 
         Returns:

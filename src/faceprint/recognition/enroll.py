@@ -11,17 +11,16 @@ most the batch in flight.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Generator, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from pathlib import Path
 
 from faceprint.batch import BATCH_SIZE, ImageResult, analyze_images
 from faceprint.core.quality import QualityPolicy
 from faceprint.gallery import FaceRecord, Gallery
-from faceprint.media.sources import Decoded, DecodeLimits, Source, source_name
+from faceprint.media.sources import Decoded, DecodeLimits, Source, decode_sources
 from faceprint.pipeline import FacePipeline
 from faceprint.recognition.layout import EnrollPlan, plan_enrollment
 from faceprint.recognition.results import EnrolledFace, EnrollReport, Skipped
@@ -44,12 +43,14 @@ class Claims:
     """Which person each image (sha256) belongs to: the gallery's and this run's.
 
     Args:
-        gallery: where enrolled images are looked up.
+        gallery: where enrolled images are looked up (``None``: only this run counts).
         collection: the collection being enrolled into.
         allow_shared: let one image be enrolled for several persons.
     """
 
-    def __init__(self, gallery: Gallery, *, collection: str, allow_shared: bool = False) -> None:
+    def __init__(
+        self, gallery: Gallery | None, *, collection: str, allow_shared: bool = False
+    ) -> None:
         self._gallery = gallery
         self._collection = collection
         self._allow_shared = allow_shared
@@ -60,8 +61,10 @@ class Claims:
 
         An image let through is claimed for its person for the rest of the run.
         """
-        stored = self._gallery.enrolled_images(
-            {sha for _, sha, _ in items}, collection=self._collection
+        stored = (
+            self._gallery.enrolled_images({sha for _, sha, _ in items}, collection=self._collection)
+            if self._gallery is not None
+            else {}
         )
         out: list[Skipped | None] = []
         for person, sha, source in items:
@@ -302,17 +305,6 @@ def enroll_tree(
     return _report(outcomes, len(plan), progress)
 
 
-def _file_sha256(path: Path) -> str | None:
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except OSError:
-        return None
-    return digest.hexdigest()
-
-
 def preview_enrollment(
     plan: EnrollPlan,
     gallery: Gallery | None,
@@ -322,25 +314,25 @@ def preview_enrollment(
     workers: int = 2,
 ) -> Iterator[tuple[str, Path, Skipped | None]]:
     """What :func:`enroll_stream` would do with ``plan``, without models: each
-    ``(person, image, skip)`` where ``skip`` is why it would be skipped by its bytes
-    alone (already enrolled, another person's, unreadable), else ``None``."""
-    claims = (
-        Claims(gallery, collection=collection, allow_shared=allow_shared_images)
-        if gallery is not None
-        else None
-    )
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for start in range(0, len(plan.items), 256):
-            chunk = plan.items[start : start + 256]
-            digests = list(pool.map(_file_sha256, [p for _, p in chunk]))
+    ``(person, image, skip)``, where ``skip`` is why it would be skipped before any model
+    runs (unreadable, already enrolled, another person's, a duplicate in the plan), else
+    ``None``. Images are read by the same decoding pool as the real run."""
+    claims = Claims(gallery, collection=collection, allow_shared=allow_shared_images)
+    decoded = decode_sources((path for _, path in plan.items), workers=workers)
+    try:
+        while chunk := list(islice(decoded, 256)):
+            persons = [plan.items[d.index][0] for d in chunk]
             readable = [
-                (person, sha, source_name(path))
-                for (person, path), sha in zip(chunk, digests, strict=True)
-                if sha is not None
+                (person, d.image.sha256, d.name)
+                for person, d in zip(persons, chunk, strict=True)
+                if d.image is not None
             ]
-            verdicts = iter(claims.check(readable) if claims else [None] * len(readable))
-            for (person, path), sha in zip(chunk, digests, strict=True):
-                if sha is None:
-                    yield person, path, Skipped(str(path), "image_not_found", "unreadable", person)
+            verdicts = iter(claims.check(readable))
+            for person, d in zip(persons, chunk, strict=True):
+                path = plan.items[d.index][1]
+                if d.error is not None:
+                    yield person, path, Skipped(d.name, d.error.code, str(d.error), person)
                 else:
                     yield person, path, next(verdicts)
+    finally:
+        decoded.close()

@@ -95,7 +95,7 @@ def models_pull(
                 name,
                 accept_licence=accept,
                 force=force,
-                progress=lambda file, done, total: bar(done, total, file),
+                progress=bar,
             )
         results.append({"name": name, "path": str(path), "licence": card.licence})
         if not as_json:
