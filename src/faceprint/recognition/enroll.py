@@ -16,6 +16,7 @@ import os
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 from faceprint.batch import BATCH_SIZE, ImageResult, analyze_images
 from faceprint.core.quality import QualityPolicy
@@ -233,7 +234,16 @@ def _commit(
     return [outcomes[i] for i in sorted(outcomes)]
 
 
-def _report(outcomes: Iterable[Outcome], total: int, progress: Progress | None) -> EnrollReport:
+def _report(
+    pipeline: FacePipeline,
+    gallery: Gallery,
+    items: Sequence[tuple[str, Source]],
+    progress: Progress | None,
+    **options: Any,
+) -> EnrollReport:
+    """Run :func:`enroll_stream` to the end and collect its outcomes in one report."""
+    outcomes = enroll_stream(pipeline, gallery, items, **options)
+    total = len(items)
     enrolled: list[EnrolledFace] = []
     skipped: list[Skipped] = []
     for done, outcome in enumerate(outcomes, start=1):
@@ -264,16 +274,11 @@ def enroll_images(
     Raises:
         faceprint.errors.ModelMismatchError: the gallery is pinned to another model.
     """
-    outcomes = enroll_stream(
-        pipeline,
-        gallery,
-        ((person, source) for source in sources),
-        collection=collection,
-        quality=quality,
-        allow_shared_images=allow_shared_images,
-        workers=workers,
+    items = [(person, source) for source in sources]
+    options = {"collection": collection, "quality": quality, "workers": workers}
+    return _report(
+        pipeline, gallery, items, progress, allow_shared_images=allow_shared_images, **options
     )
-    return _report(outcomes, len(sources), progress)
 
 
 def enroll_tree(
@@ -294,15 +299,10 @@ def enroll_tree(
         faceprint.errors.ModelMismatchError: the gallery is pinned to another model.
     """
     plan = plan_enrollment([root], person=None)
-    outcomes = enroll_stream(
-        pipeline,
-        gallery,
-        plan.items,
-        collection=collection,
-        quality=quality,
-        allow_shared_images=allow_shared_images,
+    options = {"collection": collection, "quality": quality}
+    return _report(
+        pipeline, gallery, plan.items, progress, allow_shared_images=allow_shared_images, **options
     )
-    return _report(outcomes, len(plan), progress)
 
 
 def preview_enrollment(
