@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Literal
 
+from faceprint.core.boxes import primary_face_index
 from faceprint.core.quality import QualityPolicy
 from faceprint.errors import ImageError
 from faceprint.media.images import DecodedImage
@@ -169,11 +170,13 @@ def _process(
     else:
         detections = [tuple(d) for d in pipeline.detect_batch(pixels)] if pixels else []
     primaries = [
-        pipeline.primary_detection(px, detections=dets) if dets else None
+        primary_face_index(dets, image_width=px.shape[1], image_height=px.shape[0])
+        if dets
+        else None
         for px, dets in zip(pixels, detections, strict=True)
     ]
     chosen: list[Sequence[Detection]] = [
-        dets if embed == "all" else ((p,) if p is not None and embed == "primary" else ())
+        dets if embed == "all" else ((dets[p],) if p is not None and embed == "primary" else ())
         for dets, p in zip(detections, primaries, strict=True)
     ]
     faces = (
@@ -184,7 +187,7 @@ def _process(
         else [[] for _ in todo]
     )
     done = {
-        d.index: (dets, None if p is None else dets.index(p), tuple(fs))
+        d.index: (dets, p, tuple(fs))
         for d, dets, p, fs in zip(todo, detections, primaries, faces, strict=True)
     }
     out = []

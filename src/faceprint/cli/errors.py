@@ -10,8 +10,6 @@ JSON. Usage errors (bad options, bad layouts) exit with 2.
 from __future__ import annotations
 
 import functools
-import json
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -20,7 +18,6 @@ import typer
 from faceprint import errors
 from faceprint.cli.context import current
 
-EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_IMAGE = 3
@@ -70,9 +67,7 @@ def _say(code: str, message: str, *, as_json: bool) -> None:
     from faceprint.cli import output
 
     if as_json:
-        payload = {"error": {"code": code, "message": message}}
-        sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
-        sys.stdout.flush()
+        output.json_line({"error": {"code": code, "message": message}})
     output.error_line(code, message)
 
 

@@ -63,6 +63,12 @@ def print_json(value: Any) -> None:
     sys.stdout.flush()
 
 
+def json_line(value: Any) -> None:
+    """One compact JSON document on one line of stdout (JSON Lines)."""
+    sys.stdout.write(json.dumps(to_jsonable(value), ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
 def write_json(path: Path, value: Any) -> None:
     """Write a JSON report file (parent folders created)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,13 +126,13 @@ class ResultWriter:
         """Write one machine-readable item (ignored in text mode)."""
         if self.mode == "text":
             return
-        text = json.dumps(to_jsonable(value), ensure_ascii=False)
-        if self.mode == "json":
-            sys.stdout.write(("\n" if self._count == 0 else ",\n") + "  " + text)
+        if self.mode == "jsonl":
+            json_line(value)
         else:
-            sys.stdout.write(text + "\n")
+            text = json.dumps(to_jsonable(value), ensure_ascii=False)
+            sys.stdout.write(("\n" if self._count == 0 else ",\n") + "  " + text)
+            sys.stdout.flush()
         self._count += 1
-        sys.stdout.flush()
 
     def __exit__(self, *exc: object) -> None:
         if self.mode == "json":

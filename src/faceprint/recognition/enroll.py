@@ -25,7 +25,7 @@ from faceprint.media.sources import Decoded, DecodeLimits, Source, decode_source
 from faceprint.pipeline import FacePipeline
 from faceprint.recognition.layout import EnrollPlan, plan_enrollment
 from faceprint.recognition.results import EnrolledFace, EnrollReport, Skipped
-from faceprint.types import Progress
+from faceprint.types import Face, Progress
 
 __all__ = [
     "Claims",
@@ -199,16 +199,17 @@ def _commit(
     """Write a batch's faces (one transaction per person) and return every outcome in
     input order."""
     outcomes: dict[int, Outcome] = {}
-    by_person: dict[str, list[ImageResult]] = {}
+    by_person: dict[str, list[tuple[ImageResult, Face]]] = {}
     for person, result in batch:
         verdict = skipped.pop(result.index, None) or _verdict(result, person, quality)
         if verdict is not None:
             outcomes[result.index] = verdict
             log.debug("skipping %s: %s", result.source, verdict.reason)
-        else:
-            by_person.setdefault(person, []).append(result)
+            continue
+        face = result.primary_face
+        assert face is not None  # _verdict refuses an image without one
+        by_person.setdefault(person, []).append((result, face))
     for person, rows in by_person.items():
-        faces = [r.primary_face for r in rows]
         records = [
             FaceRecord(
                 embedding=face.embedding,
@@ -217,18 +218,17 @@ def _commit(
                 bbox_xyxy=face.detection.bbox_xyxy,
                 det_score=face.detection.score,
             )
-            for r, face in zip(rows, faces, strict=True)
-            if face is not None
+            for r, face in rows
         ]
         ids = gallery.add_faces(person, records, collection=collection)
-        for face_id, r, record in zip(ids, rows, records, strict=True):
+        for face_id, (r, face) in zip(ids, rows, strict=True):
             outcomes[r.index] = EnrolledFace(
                 person=person,
                 source=r.source,
                 face_id=face_id,
-                bbox_xyxy=record.bbox_xyxy or (0.0, 0.0, 0.0, 0.0),
-                score=float(record.det_score or 0.0),
-                issues=r.detections[r.primary or 0].issues,
+                bbox_xyxy=face.detection.bbox_xyxy,
+                score=face.detection.score,
+                issues=face.detection.issues,
                 faces_in_image=len(r.detections),
             )
     return [outcomes[i] for i in sorted(outcomes)]

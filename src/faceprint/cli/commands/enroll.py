@@ -127,7 +127,7 @@ def enroll(
     if mode == "json":
         output.print_json({**summary, **_split(items)})
     elif mode == "jsonl":
-        output.ResultWriter("jsonl").item({"summary": summary})
+        output.json_line({"summary": summary})
     if mode == "text" or interrupted:
         _print_summary(summary)
     if interrupted:
@@ -165,7 +165,7 @@ def _show(
         return
     if mode == "jsonl":
         kind = "enrolled" if isinstance(outcome, EnrolledFace) else "skipped"
-        output.ResultWriter("jsonl").item({kind: outcome})
+        output.json_line({kind: outcome})
         return
     if isinstance(outcome, EnrolledFace):
         note = (
