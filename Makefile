@@ -8,7 +8,7 @@ export FACEPRINT_HOME ?= $(abspath .faceprint-home)
 export FACEPRINT_OFFLINE ?= 1
 export FACEPRINT_SHARED ?= $(SHARED)
 
-.PHONY: install demo test unit lint typecheck test-tools wheel-check serve eval-lfw bench bench-peer bench-service bench-video bench-attributes clean
+.PHONY: install demo test unit lint typecheck test-tools wheel-check serve eval-lfw bench bench-peer bench-service bench-video bench-attributes bench-robustness eval-robustness clean
 
 $(BIN)/faceprint: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,15 @@ bench-service: install  ## REST service under load: verify/search req/s and late
 
 bench-video: install  ## video recognition on a 720p file: × real time, frames/faces processed
 	$(BIN)/python benchmarks/video_throughput.py --threads 2
+
+eval-robustness: install  ## LFW under nine capture degradations, restoration on and off (folds 1-3)
+	$(BIN)/faceprint eval robustness --root $(SHARED)/datasets/lfw/images --pairs $(SHARED)/datasets/lfw/pairs.txt --folds 1-3 \
+		--compare-raw --output robustness.json --plot robustness.png
+
+bench-robustness: install  ## the same degradations through faceprint and the face_recognition package
+	$(BIN)/python -m pip install --quiet dlib-bin face_recognition_models "setuptools<81"
+	$(BIN)/python -m pip install --quiet --no-deps face_recognition
+	$(BIN)/python benchmarks/robustness_peer.py --folds 1-2 --out robustness-peer.json
 
 bench-attributes: install  ## gender accuracy on LFW against first-name-derived labels
 	$(BIN)/python -m pip install --quiet gender-guesser  # GPL-3.0: benchmark-only, never a dependency

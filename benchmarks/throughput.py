@@ -59,13 +59,33 @@ def main() -> None:
         default="primary",
         help="embed each image's primary face (default) or every face, as `identify` does",
     )
+    parser.add_argument(
+        "--no-restore",
+        action="store_true",
+        help="turn gated restoration off (PipelineConfig.restore)",
+    )
+    parser.add_argument(
+        "--ab-restore",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="compare restoration on and off in this process: ROUNDS alternating runs of "
+        "each over the same images; prints both medians and the cost of restoration",
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    if args.ab_restore:
+        ab_restore(args)
+        return
 
     store = ModelStore(Environment.read().store_config())
     pipeline = FacePipeline.from_config(
         PipelineConfig(
-            embedder=args.embedder, threads=args.threads, device=args.device, half=args.half
+            embedder=args.embedder,
+            threads=args.threads,
+            device=args.device,
+            half=args.half,
+            restore=not args.no_restore,
         ),
         store=store,
     )
@@ -107,6 +127,48 @@ def main() -> None:
         f"| {record['date']} | {record['machine']} | {args.embedder} | {args.threads} | "
         f"{record['images']} | {record['images_per_s']} | {record['faces_per_s']} | {record['peak_rss_mb']} |"
     )
+    if args.json:
+        args.json.write_text(json.dumps(record, indent=2))
+
+
+def ab_restore(args: argparse.Namespace) -> None:
+    """Restoration on vs off, interleaved in one process so host noise hits both."""
+    store = ModelStore(Environment.read().store_config())
+    pipelines = {
+        flag: FacePipeline.from_config(
+            PipelineConfig(
+                embedder=args.embedder, threads=args.threads, device=args.device, restore=flag
+            ),
+            store=store,
+        )
+        for flag in (True, False)
+    }
+    paths = pair_images(read_pairs(args.lfw / "pairs.txt", root=args.lfw / "images"))
+    if args.limit:
+        paths = paths[: args.limit]
+    for pipeline in pipelines.values():
+        embed_images(pipeline, paths[:32], workers=args.threads)  # warm-up
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    for round_ in range(args.ab_restore):
+        for flag in (True, False) if round_ % 2 == 0 else (False, True):
+            start = time.perf_counter()
+            embed_images(pipelines[flag], paths, workers=args.threads)
+            rates[flag].append(len(paths) / (time.perf_counter() - start))
+    on, off = (sorted(rates[f])[len(rates[f]) // 2] for f in (True, False))
+    record = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "machine": f"{cpu_name()}, {os.cpu_count()} cores visible",
+        "threads": args.threads,
+        "embedder": args.embedder,
+        "images": len(paths),
+        "rounds": args.ab_restore,
+        "images_per_s_restore_on": [round(r, 1) for r in rates[True]],
+        "images_per_s_restore_off": [round(r, 1) for r in rates[False]],
+        "median_on": round(on, 1),
+        "median_off": round(off, 1),
+        "restoration_cost_percent": round(100 * (1 - on / off), 1),
+    }
+    print(json.dumps(record, indent=2))
     if args.json:
         args.json.write_text(json.dumps(record, indent=2))
 

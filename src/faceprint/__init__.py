@@ -113,6 +113,18 @@ _EXPORTS: dict[str, str] = {
     "UsageError": "faceprint.errors",
     "VideoError": "faceprint.errors",
     "VideoSourceError": "faceprint.errors",
+    "DegradationReport": "faceprint.types",
+    "DegradationLimits": "faceprint.core.degradation",
+    "assess_degradation": "faceprint.core.degradation",
+    "MotionBlur": "faceprint.core.degradation",
+    "RestorationPolicy": "faceprint.core.restoration",
+    "Degradation": "faceprint.eval.degrade",
+    "DegradeSummary": "faceprint.eval.degrade",
+    "degrade": "faceprint.eval.degrade",
+    "degrade_tree": "faceprint.eval.degrade",
+    "RobustnessReport": "faceprint.eval.robustness",
+    "RobustnessRow": "faceprint.eval.robustness",
+    "run_robustness": "faceprint.eval.robustness",
 }
 
 __all__ = [
@@ -128,6 +140,10 @@ __all__ = [
     "CorruptImageError",
     "DatasetError",
     "DecodedImage",
+    "Degradation",
+    "DegradationLimits",
+    "DegradationReport",
+    "DegradeSummary",
     "Detection",
     "EmbeddedSet",
     "Embedding",
@@ -171,6 +187,7 @@ __all__ = [
     "ModelNotAvailableError",
     "ModelRuntimeError",
     "ModelStore",
+    "MotionBlur",
     "MultipleFacesError",
     "NoFaceError",
     "NotFoundError",
@@ -179,6 +196,9 @@ __all__ = [
     "Quality",
     "QualityPolicy",
     "RejectPoint",
+    "RestorationPolicy",
+    "RobustnessReport",
+    "RobustnessRow",
     "Skipped",
     "SourceInfo",
     "StoreConfig",
@@ -195,7 +215,10 @@ __all__ = [
     "VideoSourceError",
     "VideoStats",
     "analyze_images",
+    "assess_degradation",
     "decode_image",
+    "degrade",
+    "degrade_tree",
     "enroll_images",
     "enroll_stream",
     "enroll_tree",
@@ -211,6 +234,7 @@ __all__ = [
     "run_identify",
     "run_lfw",
     "run_liveness_eval",
+    "run_robustness",
 ]
 
 if TYPE_CHECKING:
@@ -225,8 +249,16 @@ if TYPE_CHECKING:
     from faceprint.core.calibration import (
         CalibrationCurve,
     )
+    from faceprint.core.degradation import (
+        DegradationLimits,
+        MotionBlur,
+        assess_degradation,
+    )
     from faceprint.core.quality import (
         QualityPolicy,
+    )
+    from faceprint.core.restoration import (
+        RestorationPolicy,
     )
     from faceprint.environment import (
         Environment,
@@ -261,6 +293,12 @@ if TYPE_CHECKING:
         VideoError,
         VideoSourceError,
     )
+    from faceprint.eval.degrade import (
+        Degradation,
+        DegradeSummary,
+        degrade,
+        degrade_tree,
+    )
     from faceprint.eval.embedding import (
         EmbeddedSet,
     )
@@ -280,6 +318,11 @@ if TYPE_CHECKING:
         ErrorRejectReport,
         RejectPoint,
         run_error_vs_reject,
+    )
+    from faceprint.eval.robustness import (
+        RobustnessReport,
+        RobustnessRow,
+        run_robustness,
     )
     from faceprint.gallery import (
         CollectionInfo,
@@ -329,6 +372,7 @@ if TYPE_CHECKING:
     from faceprint.types import (
         AlignedFace,
         Attributes,
+        DegradationReport,
         Detection,
         Embedding,
         Face,

@@ -22,7 +22,7 @@ from faceprint.core.boxes import primary_face_index
 from faceprint.core.quality import QualityPolicy
 from faceprint.errors import ImageError
 from faceprint.media.images import DecodedImage
-from faceprint.media.sources import Decoded, DecodeLimits, Source, decode_sources
+from faceprint.media.sources import Decoded, DecodeLimits, Source, Transform, decode_sources
 from faceprint.pipeline import FacePipeline
 from faceprint.types import Detection, Face
 
@@ -103,6 +103,7 @@ def analyze_images(
     workers: int = 2,
     limits: DecodeLimits | None = None,
     keep_images: bool = False,
+    transform: Transform | None = None,
 ) -> Generator[ImageResult, None, None]:
     """Decode, detect and embed many images in batches; yield results in input order.
 
@@ -119,6 +120,9 @@ def analyze_images(
         workers: decoding threads (``0``: decode in the calling thread).
         limits: pixel and byte limits checked before decoding.
         keep_images: keep each decoded image on its result (costs memory).
+        transform: applied to each decoded image in the decode workers, before any
+            model (e.g. a synthetic degradation; see
+            :data:`~faceprint.media.sources.Transform`).
 
     Yields:
         One :class:`ImageResult` per source, in order. Unreadable sources carry their
@@ -129,7 +133,9 @@ def analyze_images(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    decoded = decode_sources(sources, workers=workers, ahead=2 * batch_size, limits=limits)
+    decoded = decode_sources(
+        sources, workers=workers, ahead=2 * batch_size, limits=limits, transform=transform
+    )
     try:
         while chunk := list(islice(decoded, batch_size)):
             yield from _process(

@@ -64,6 +64,9 @@ class PipelineConfig:
         liveness_models: presentation-attack models averaged when liveness is asked for.
         liveness_threshold: bona fide score at or above which a face counts as live.
         attribute_models: age/gender, expression and head-pose models for attributes.
+        restore: measure each face's capture degradation and undo the ones that pay
+            before embedding (motion-blur deconvolution; detection retried on dark or
+            noisy images where no face was found). Clean faces are untouched.
     """
 
     detector: str = "yunet"
@@ -80,6 +83,7 @@ class PipelineConfig:
     liveness_models: tuple[str, ...] = ("minifasnet-v2", "minifasnet-v1se")
     liveness_threshold: float = 0.5
     attribute_models: tuple[str, ...] = ("age-gender-0013", "emotions-0003", "head-pose-0001")
+    restore: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_score <= self.low_score <= 1.0:

@@ -25,7 +25,9 @@ from faceprint.config import PipelineConfig
 from faceprint.core.align import align
 from faceprint.core.boxes import primary_face_index
 from faceprint.core.calibration import CalibrationCurve
+from faceprint.core.degradation import assess_degradation
 from faceprint.core.quality import QualityPolicy, assess
+from faceprint.core.restoration import RestorationPolicy, detection_retries, restore_face
 from faceprint.core.thresholds import identification_threshold, verification_threshold
 from faceprint.errors import ConfigError, ModelMismatchError, MultipleFacesError, NoFaceError
 from faceprint.models.card import Catalog, ModelCard, load_catalog
@@ -33,6 +35,7 @@ from faceprint.models.runtime import resolve_device
 from faceprint.models.store import ModelStore
 from faceprint.types import (
     Attributes,
+    DegradationReport,
     Detection,
     Embedding,
     Face,
@@ -44,6 +47,17 @@ from faceprint.types import (
 )
 
 log = logging.getLogger(__name__)
+
+
+def _with_degradation(
+    quality: Quality, report: DegradationReport | None, policy: QualityPolicy
+) -> Quality:
+    """``quality`` carrying the face's degradation report, with a reason for each
+    degradation the policy refuses."""
+    if report is None:
+        return quality
+    refused = tuple(d for d in report.detected if d in policy.degradations)
+    return replace(quality, degradation=report, reasons=quality.reasons + refused)
 
 
 class FacePipeline:
@@ -62,8 +76,10 @@ class FacePipeline:
         calibration: CalibrationCurve | None = None,
         liveness: Callable[[], LivenessDetector] | LivenessDetector | None = None,
         attributes: Callable[[], OMZAttributes] | None = None,
+        restoration: RestorationPolicy | None = None,
     ) -> None:
         self.detector = detector
+        self.restoration = restoration
         self.embedder = embedder
         self.landmarks = landmarks
         self.calibration = calibration
@@ -134,6 +150,7 @@ class FacePipeline:
             calibration=embed_card.calibration,
             liveness=liveness,
             attributes=attributes,
+            restoration=RestorationPolicy() if config.restore else None,
         )
 
     @property
@@ -173,19 +190,25 @@ class FacePipeline:
 
     def detect(self, image: ImageArray) -> list[Detection]:
         """Faces in an H×W×3 RGB uint8 image with (refined) landmarks, best score first."""
-        detections = self.detector.detect(image)
-        if self.landmarks is not None and detections:
-            detections = self.landmarks.refine(image, detections)
-        return detections
+        return self.detect_batch([image])[0]
 
     # --- embedding -------------------------------------------------------------------
 
     def _embed(self, items: Sequence[tuple[ImageArray, Detection]]) -> list[Face]:
-        vectors = self.embedder.embed(items)
-        return [
+        return self._embed_reporting(items, resolution=False)[0]
+
+    def _embed_reporting(
+        self, items: Sequence[tuple[ImageArray, Detection]], *, resolution: bool
+    ) -> tuple[list[Face], list[DegradationReport | None]]:
+        """Embed faces (each from its restored region where the policy calls for it)
+        and return each face's degradation report (``None`` when none was measured)."""
+        sources, reports = self._restored(items, resolution=resolution)
+        vectors = self.embedder.embed(sources)
+        faces = [
             Face(detection=det, embedding=Embedding(vector=vec, model_id=self.model_id))
             for (_, det), vec in zip(items, vectors, strict=True)
         ]
+        return faces, reports
 
     def analyze(
         self,
@@ -212,12 +235,60 @@ class FacePipeline:
         found: list[list[Detection]] = (
             batch_detect(images) if batch_detect else [self.detector.detect(i) for i in images]
         )
+        seen = list(images)  # the pixels each image's faces were found in
+        if self.restoration is not None:
+            for i, image in enumerate(images):
+                if found[i]:
+                    continue
+                for _, enhanced in detection_retries(image, self.restoration):
+                    found[i] = self.detector.detect(enhanced)
+                    if found[i]:
+                        seen[i] = enhanced
+                        break
+        return self._refine(seen, found)
+
+    def _refine(
+        self, images: Sequence[ImageArray], found: Sequence[list[Detection]]
+    ) -> list[list[Detection]]:
         if self.landmarks is None:
-            return found
+            return list(found)
         batch_refine = getattr(self.landmarks, "refine_batch", None)
         if batch_refine is not None:
             return list(batch_refine(list(zip(images, found, strict=True))))
         return [self.landmarks.refine(i, d) if d else d for i, d in zip(images, found, strict=True)]
+
+    def _restored(
+        self, items: Sequence[tuple[ImageArray, Detection]], *, resolution: bool
+    ) -> tuple[list[tuple[ImageArray, Detection]], list[DegradationReport | None]]:
+        """Each face's degradation report (complete with ``resolution``, else only what
+        restoration gates on), and the (image, detection) to embed it from:
+        the face's region restored (and its landmarks refined again there) where the
+        restoration policy calls for it, else the item unchanged."""
+        policy = self.restoration
+        if policy is None and not resolution:
+            return list(items), [None] * len(items)
+        limits = policy.limits if policy is not None else None
+        reports: list[DegradationReport | None] = [
+            assess_degradation(
+                image, det.bbox_xyxy, limits=limits, resolution=resolution, noise=resolution
+            )
+            for image, det in items
+        ]
+        if policy is None:
+            return list(items), reports
+        out = list(items)
+        changed = []
+        for k, ((image, det), report) in enumerate(zip(items, reports, strict=True)):
+            assert report is not None
+            restored, steps = restore_face(image, det.bbox_xyxy, report, policy)
+            if steps:
+                out[k] = (restored, det)
+                changed.append(k)
+        if changed and self.landmarks is not None:
+            again = self._refine([out[k][0] for k in changed], [[out[k][1]] for k in changed])
+            for k, dets in zip(changed, again, strict=True):
+                out[k] = (out[k][0], dets[0] if dets else out[k][1])
+        return out, reports
 
     def analyze_batch(
         self,
@@ -251,8 +322,11 @@ class FacePipeline:
         items = [
             (image, det) for image, dets in zip(images, per_image, strict=True) for det in dets
         ]
-        embedded = iter(self._embed(items))
+        flat, reports = self._embed_reporting(items, resolution=bool(quality))
+        embedded = iter(flat)
         faces = [[next(embedded) for _ in dets] for dets in per_image]
+        degradations = iter(reports)
+        per_face_reports = [[next(degradations) for _ in dets] for dets in per_image]
         pairs = list(zip(images, per_image, strict=True))
         if liveness and items:
             verdicts = self.liveness_detector.score_batch(pairs)
@@ -285,6 +359,13 @@ class FacePipeline:
                     ),
                     strict=True,
                 )
+            ]
+            faces = [
+                [
+                    replace(f, quality=_with_degradation(f.quality, r, policy)) if f.quality else f
+                    for f, r in zip(fs, rs, strict=True)
+                ]
+                for fs, rs in zip(faces, per_face_reports, strict=True)
             ]
         return faces
 

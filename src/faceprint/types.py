@@ -123,6 +123,33 @@ class Attributes:
 
 
 @dataclass(frozen=True, slots=True)
+class DegradationReport:
+    """How a face's capture was degraded, measured from its pixels
+    (:func:`faceprint.core.degradation.assess_degradation`).
+
+    ``motion_blur`` is the estimated linear blur length as a fraction of the face width
+    (0 when no directional blur was evidenced) and ``motion_length``/``motion_angle``
+    the same in image pixels and degrees; ``motion_evidence`` the cepstral peak depth
+    behind it; ``noise`` the noise σ in grey levels of 255; ``brightness`` the mean
+    luminance of the face region in [0, 1]; ``effective_resolution`` the face width in
+    pixels that still carry detail (a small face upscaled stays small);
+    ``blockiness`` the JPEG block-grid strength (≈ 1 without block artefacts).
+    ``detected`` names the degradations past their limits: ``motion_blur``,
+    ``noise``, ``low_light``, ``low_resolution``, ``compression``.
+    """
+
+    motion_blur: float
+    motion_length: float
+    motion_angle: float | None
+    motion_evidence: float
+    noise: float
+    brightness: float
+    effective_resolution: float
+    blockiness: float
+    detected: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Quality:
     """Named quality measures of one face, an overall score and the reasons it fails the
     policy it was checked against (empty when it passes).
@@ -144,6 +171,7 @@ class Quality:
     roll: float | None
     score: float
     reasons: tuple[str, ...]
+    degradation: DegradationReport | None = None
 
     @property
     def acceptable(self) -> bool:

@@ -60,6 +60,10 @@ def test_every_result_type_and_error_is_public():
         "faceprint.eval.identification",
         "faceprint.eval.quality",
         "faceprint.eval.liveness",
+        "faceprint.eval.degrade",
+        "faceprint.eval.robustness",
+        "faceprint.core.degradation",
+        "faceprint.core.restoration",
     ]
     missing = []
     for name in result_modules:

@@ -82,6 +82,14 @@ def _root(
             help="Inference threads. Default: $FACEPRINT_THREADS, else every visible core.",
         ),
     ] = None,
+    no_restore: Annotated[
+        bool,
+        typer.Option(
+            "--no-restore",
+            help="Do not undo measured capture degradations (motion blur, JPEG blocking; "
+            "detection retried on dark or noisy photos). Clean faces are never touched.",
+        ),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -89,7 +97,9 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    ctx.obj = CliContext(debug=debug, quiet=quiet, device=device, threads=threads)
+    ctx.obj = CliContext(
+        debug=debug, quiet=quiet, device=device, threads=threads, restore=not no_restore
+    )
     begin(ctx.obj)
     level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(
@@ -112,6 +122,7 @@ COMMANDS: dict[str, str] = {
     "identify": "identify",
     "gallery": "gallery",
     "eval": "evaluate",
+    "degrade": "degrade",
     "keys": "keys",
     "serve": "serve",
     "video": "video",

@@ -30,6 +30,7 @@ class CliContext:
     quiet: bool = False
     device: str | None = None
     threads: int | None = None
+    restore: bool = True
     _env: Environment | None = field(default=None, repr=False)
 
     @property
@@ -53,8 +54,11 @@ class CliContext:
         embedder: str | None = None,
         detector: str = "yunet",
         accept: bool = False,
+        restore: bool | None = None,
     ) -> FacePipeline:
-        """Build the pipeline (loads models; call it after every argument is checked)."""
+        """Build the pipeline (loads models; call it after every argument is checked).
+
+        ``restore`` overrides the ``--no-restore`` global option."""
         from faceprint.config import PipelineConfig
         from faceprint.pipeline import FacePipeline
 
@@ -63,6 +67,7 @@ class CliContext:
             embedder=embedder or DEFAULT_EMBEDDER,
             device=self.device or self.env.device,
             threads=self.threads if self.threads is not None else self.env.threads,
+            restore=self.restore if restore is None else restore,
         )
         return FacePipeline.from_config(config, store=self.store(), accept_licence=accept)
 

@@ -30,6 +30,10 @@ class QualityPolicy:
         max_brightness: mean grey level above which the face is ``overexposed``.
         max_yaw, max_pitch: head-pose limits in degrees (``extreme_pose``).
         min_detector_score: detector confidence (``low_confidence``).
+        degradations: capture degradations (names from
+            :class:`~faceprint.types.DegradationReport`: ``motion_blur``, ``noise``,
+            ``low_light``, ``low_resolution``, ``compression``) that fail the policy
+            too, each as its own reason; none by default.
     """
 
     min_face_size: float = 40.0
@@ -39,6 +43,7 @@ class QualityPolicy:
     max_yaw: float = 45.0
     max_pitch: float = 30.0
     min_detector_score: float = 0.7
+    degradations: tuple[str, ...] = ()
 
 
 REASONS = (

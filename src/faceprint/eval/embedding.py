@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from faceprint.batch import analyze_images
 from faceprint.core.quality import QualityPolicy
+from faceprint.media.sources import Transform
 from faceprint.pipeline import FacePipeline
 from faceprint.types import Detection, Progress, Quality
 
@@ -53,11 +54,13 @@ def embed_images(
     quality: QualityPolicy | None = None,
     progress: Progress | None = None,
     workers: int = 2,
+    transform: Transform | None = None,
 ) -> EmbeddedSet:
     """Embed the primary face of every image, in batches.
 
     With ``detections`` (one per path, e.g. from an earlier run) detection is skipped;
-    with ``quality`` each primary face's quality is measured against that policy.
+    with ``quality`` each primary face's quality is measured against that policy;
+    ``transform`` changes each image before the models see it (e.g. a degradation).
     """
     start = time.perf_counter()
     n = len(paths)
@@ -73,6 +76,7 @@ def embed_images(
         quality=quality or False,
         given=detections,
         workers=workers,
+        transform=transform,
     )
     for result in results:
         i = result.index

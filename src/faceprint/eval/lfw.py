@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from faceprint.core.metrics import kfold_accuracy, roc_auc, roc_curve, tar_at_far
-from faceprint.eval.datasets import pair_images, read_pairs
-from faceprint.eval.embedding import embed_images
+from faceprint.eval.datasets import Pair, pair_images, read_pairs
+from faceprint.eval.embedding import EmbeddedSet, embed_images
 from faceprint.eval.report import plot_roc
 from faceprint.pipeline import FacePipeline
 from faceprint.types import Progress
 
-__all__ = ["LFWReport", "run_lfw"]
+__all__ = ["LFWReport", "pair_scores", "run_lfw"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,25 @@ class LFWReport:
         )
 
 
+def pair_scores(
+    pairs: Sequence[Pair], emb: EmbeddedSet
+) -> tuple[NDArray[np.float64], NDArray[np.bool_], NDArray[np.int64], NDArray[np.bool_]]:
+    """Cosine score, label, fold and "a face is missing" of each pair.
+
+    A pair with an image where no face was found scores -1 (below every real score),
+    so it counts as a rejection: a miss for a same-person pair.
+    """
+    index = {p: i for i, p in enumerate(emb.paths)}
+    a = np.array([index[p.path_a] for p in pairs], dtype=np.int64)
+    b = np.array([index[p.path_b] for p in pairs], dtype=np.int64)
+    labels = np.array([p.same for p in pairs], dtype=bool)
+    folds = np.array([p.fold for p in pairs], dtype=np.int64)
+    scores = (emb.vectors[a] * emb.vectors[b]).sum(axis=1).astype(np.float64)
+    missing = ~(emb.found[a] & emb.found[b])
+    scores[missing] = -1.0
+    return scores, labels, folds, missing
+
+
 def run_lfw(
     pipeline: FacePipeline,
     *,
@@ -85,14 +106,7 @@ def run_lfw(
     pairs = read_pairs(Path(pairs_file), root=Path(root))
     paths = pair_images(pairs)
     emb = embed_images(pipeline, paths, progress=progress, workers=workers)
-    index = {p: i for i, p in enumerate(emb.paths)}
-    a = np.array([index[p.path_a] for p in pairs])
-    b = np.array([index[p.path_b] for p in pairs])
-    labels = np.array([p.same for p in pairs], dtype=bool)
-    folds = np.array([p.fold for p in pairs])
-    scores = (emb.vectors[a] * emb.vectors[b]).sum(axis=1)
-    missing = ~(emb.found[a] & emb.found[b])
-    scores[missing] = -1.0
+    scores, labels, folds, missing = pair_scores(pairs, emb)
     kfold = kfold_accuracy(scores, labels, folds)
     far, tar, _ = roc_curve(scores, labels)
     tar3, thr3 = tar_at_far(scores[labels], scores[~labels], far=1e-3)

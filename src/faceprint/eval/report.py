@@ -117,3 +117,72 @@ def markdown_table(
     rule = "|" + "|".join(aligns) + "|"
     body = ["| " + " | ".join(_cell(row.get(k), float_format) for k in keys) + " |" for row in rows]
     return "\n".join([header, rule, *body])
+
+
+def plot_bars(
+    *,
+    groups: Sequence[str],
+    series: Mapping[str, Sequence[tuple[float, ...]]],
+    panels: Sequence[str],
+    title: str,
+    path: str | Path,
+    floor: float | None = None,
+) -> None:
+    """Grouped bar charts, one panel per measure, written as a PNG.
+
+    Args:
+        groups: the x-axis groups (e.g. capture conditions).
+        series: bar label (e.g. a pipeline) → one tuple per group holding a value in
+            [0, 1] per panel (``nan`` leaves a gap).
+        panels: the y-axis label of each panel, top to bottom.
+        title: the figure title.
+        path: the PNG to write; its parent folder is created.
+        floor: bottom of the y axes (default: just below the smallest value shown).
+
+    Raises:
+        ValueError: no series or groups, or a series' length differs from ``groups``.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if not series or not groups:
+        raise ValueError("plot_bars needs at least one series and one group")
+    for label, values in series.items():
+        if len(values) != len(groups):
+            raise ValueError(f"series {label!r} has {len(values)} values for {len(groups)} groups")
+        if any(len(v) != len(panels) for v in values):
+            raise ValueError(f"series {label!r}: every group needs one value per panel")
+    fig = Figure(
+        figsize=(max(6.0, 0.75 * len(groups) * max(1, len(series)) + 2), 3.2 * len(panels)), dpi=110
+    )
+    FigureCanvasAgg(fig)
+    x = np.arange(len(groups), dtype=np.float64)
+    width = 0.8 / len(series)
+    for k, name in enumerate(panels):
+        ax = fig.add_subplot(len(panels), 1, k + 1)
+        shown = [v[k] for values in series.values() for v in values if np.isfinite(v[k])]
+        low = floor if floor is not None else max(0.0, (min(shown) if shown else 0.0) - 0.05)
+        for j, (label, values) in enumerate(series.items()):
+            heights = np.array([v[k] for v in values], dtype=np.float64)
+            bars = ax.bar(x - 0.4 + width * (j + 0.5), heights, width, label=label)
+            for bar, value in zip(bars, heights, strict=True):
+                if np.isfinite(value):
+                    ax.annotate(
+                        f"{100 * value:.1f}",
+                        (bar.get_x() + bar.get_width() / 2, value),
+                        ha="center",
+                        va="bottom",
+                        fontsize=6,
+                    )
+        ax.set_ylim(low, 1.005)
+        ax.set_ylabel(name)
+        ax.set_xticks(x)
+        ax.set_xticklabels(groups, rotation=25, ha="right", fontsize="small")
+        ax.grid(True, axis="y", alpha=0.3)
+        if k == 0:
+            ax.set_title(title)
+            ax.legend(loc="lower left", fontsize="small")
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, format="png")

@@ -14,9 +14,9 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import deque
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,12 +29,14 @@ from faceprint.media.images import (
     decode_image,
     find_images,
 )
+from faceprint.types import ImageArray
 
 __all__ = [
     "DecodeLimits",
     "Decoded",
     "ImageInput",
     "Source",
+    "Transform",
     "decode_sources",
     "expand_paths",
     "source_name",
@@ -58,6 +60,11 @@ class ImageInput:
 
 Source = str | os.PathLike[str] | ImageInput | bytes | np.ndarray
 """An image to process: a path, encoded bytes (named or not), or RGB pixels."""
+
+Transform = Callable[[str, ImageArray], ImageArray]
+"""Applied to each decoded image in the decode workers: ``(name, pixels) → pixels``
+(same H×W×3 uint8 layout), e.g. a synthetic degradation for a robustness evaluation.
+The image keeps its name and the digest of its source bytes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +111,22 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return out
 
 
-def _decode_one(source: Source, index: int, limits: DecodeLimits) -> Decoded:
+def _decode_one(
+    source: Source, index: int, limits: DecodeLimits, transform: Transform | None = None
+) -> Decoded:
+    decoded = _decode_raw(source, index, limits)
+    if transform is None or decoded.image is None:
+        return decoded
+    image = decoded.image
+    pixels = transform(decoded.name, image.pixels)
+    if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
+        raise ValueError(
+            f"a transform must return H×W×3 uint8 pixels, got {pixels.dtype} {pixels.shape}"
+        )
+    return Decoded(index, decoded.name, replace(image, pixels=np.ascontiguousarray(pixels)), None)
+
+
+def _decode_raw(source: Source, index: int, limits: DecodeLimits) -> Decoded:
     name = source_name(source, index)
     try:
         if isinstance(source, np.ndarray):
@@ -139,13 +161,15 @@ def decode_sources(
     workers: int = 2,
     ahead: int = 64,
     limits: DecodeLimits | None = None,
+    transform: Transform | None = None,
 ) -> Generator[Decoded, None, None]:
     """Decode ``sources`` in order, ``workers`` threads at a time, at most ``ahead``
     decoded images waiting for the consumer.
 
     ``workers=0`` decodes in the calling thread (for callers that already run in a
     worker, like the service). Closing the iterator early (or an exception in the
-    consumer, Ctrl-C included) cancels the decodes not yet started.
+    consumer, Ctrl-C included) cancels the decodes not yet started. ``transform`` runs
+    on each decoded image in the same worker (see :data:`Transform`).
 
     Yields:
         A :class:`Decoded` per source, in input order; unreadable sources carry their
@@ -154,13 +178,13 @@ def decode_sources(
     limits = limits or DecodeLimits()
     if workers <= 0:
         for index, source in enumerate(sources):
-            yield _decode_one(source, index, limits)
+            yield _decode_one(source, index, limits, transform)
         return
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="faceprint-decode")
     pending: deque[Future[Decoded]] = deque()
     try:
         for index, source in enumerate(sources):
-            pending.append(pool.submit(_decode_one, source, index, limits))
+            pending.append(pool.submit(_decode_one, source, index, limits, transform))
             if len(pending) >= max(1, ahead):
                 yield pending.popleft().result()
         while pending:

@@ -66,6 +66,20 @@ class LivenessOut(BaseModel):
     is_live: bool
 
 
+class DegradationOut(BaseModel):
+    """How the capture degraded the face (see faceprint.core.degradation)."""
+
+    detected: list[str]
+    motion_blur: float
+    motion_length: float
+    motion_angle: float | None
+    motion_evidence: float
+    noise: float
+    brightness: float
+    effective_resolution: float
+    blockiness: float
+
+
 class QualityOut(BaseModel):
     score: float
     reasons: list[str]
@@ -77,6 +91,7 @@ class QualityOut(BaseModel):
     yaw: float | None
     pitch: float | None
     roll: float | None
+    degradation: DegradationOut | None = None
 
 
 class AttributesOut(BaseModel):

@@ -49,6 +49,14 @@ def enroll(
             "extreme pose, too dark, low confidence), with the reason.",
         ),
     ] = False,
+    refuse_degraded: Annotated[
+        str | None,
+        typer.Option(
+            "--refuse-degraded",
+            help="Also skip faces whose capture is degraded this way (comma-separated: "
+            "motion_blur, noise, low_light, low_resolution, compression); implies --quality.",
+        ),
+    ] = None,
     allow_shared: Annotated[
         bool,
         typer.Option(
@@ -77,6 +85,7 @@ def enroll(
     from faceprint.recognition import enroll_stream, plan_enrollment
 
     mode = output_mode(as_json, jsonl)
+    refused = _degradations(refuse_degraded)
     plan = plan_enrollment(existing(paths), person=person)
     cli = current()
     path = cli.gallery_path(gallery)
@@ -100,7 +109,7 @@ def enroll(
             opened,
             plan.items,
             collection=collection,
-            quality=QualityPolicy() if quality else None,
+            quality=QualityPolicy(degradations=refused) if quality or refused else None,
             allow_shared_images=allow_shared,
         )
         size_before = opened.size()
@@ -148,6 +157,22 @@ def _split(items: list[Any]) -> dict[str, list[Any]]:
         "enrolled": [i for i in items if isinstance(i, EnrolledFace)],
         "skipped": [i for i in items if not isinstance(i, EnrolledFace)],
     }
+
+
+DEGRADATIONS = ("motion_blur", "noise", "low_light", "low_resolution", "compression")
+
+
+def _degradations(text: str | None) -> tuple[str, ...]:
+    from faceprint.errors import UsageError
+
+    names = tuple(n.strip() for n in (text or "").split(",") if n.strip())
+    unknown = [n for n in names if n not in DEGRADATIONS]
+    if unknown:
+        raise UsageError(
+            f"--refuse-degraded: unknown degradation {', '.join(unknown)}; choose from "
+            f"{', '.join(DEGRADATIONS)}"
+        )
+    return names
 
 
 def _show(

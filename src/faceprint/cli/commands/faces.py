@@ -24,7 +24,7 @@ from faceprint.cli.options import (
 if TYPE_CHECKING:
     from faceprint.batch import ImageResult
     from faceprint.cli.output import Mode
-    from faceprint.types import Face
+    from faceprint.types import DegradationReport, Face
 
 ImagesArg = Annotated[list[Path], typer.Argument(help="Image files or folders.")]
 
@@ -149,6 +149,18 @@ def _analyzed(face: Face) -> dict[str, Any]:
     }
 
 
+def _degradation(report: DegradationReport) -> list[str]:
+    """Each detected degradation with its measured severity."""
+    described = {
+        "motion_blur": f"motion_blur ({report.motion_length:.0f} px at {report.motion_angle or 0:.0f}°)",
+        "noise": f"noise (σ {report.noise:.0f})",
+        "low_light": f"low_light (brightness {report.brightness:.2f})",
+        "low_resolution": f"low_resolution (≈ {report.effective_resolution:.0f} px of detail)",
+        "compression": f"compression (blockiness {report.blockiness:.1f})",
+    }
+    return [described.get(name, name) for name in report.detected]
+
+
 def _describe(face: Face) -> str:
     live = face.liveness
     verdict = "-" if live is None else ("live" if live.is_live else "SPOOF SUSPECTED")
@@ -159,6 +171,8 @@ def _describe(face: Face) -> str:
         flags += f"; quality {q.score:.2f}" + (
             f" ({', '.join(q.reasons)})" if q.reasons else " (ok)"
         )
+        if q.degradation is not None and q.degradation.detected:
+            flags += "; degraded: " + ", ".join(_degradation(q.degradation))
     a = face.attributes
     attrs = (
         ""

@@ -1,0 +1,26 @@
+"""Fixtures for CLI tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from faceprint.cli.main import app
+
+
+@pytest.fixture()
+def offline_run(tmp_path: Path):
+    """Invoke the CLI with no models reachable (an empty home, a missing mirror,
+    offline): for argument checks that must fail before any model loads."""
+    env = {
+        "FACEPRINT_HOME": str(tmp_path / "empty-home"),
+        "FACEPRINT_MODEL_MIRROR": str(tmp_path / "no-mirror"),
+        "FACEPRINT_OFFLINE": "1",
+    }
+
+    def invoke(*args: str):
+        return CliRunner().invoke(app, list(args), env=env)
+
+    return invoke
