@@ -155,7 +155,7 @@ class RobustnessReport:
         plot_bars(
             groups=conditions,
             series={p: [values[p].get(c, (np.nan, np.nan)) for c in conditions] for p in values},
-            panels=("accuracy (10-fold)", "TAR at FAR = 1e-3"),
+            panels=(f"accuracy ({len(self.folds)}-fold)", "TAR at FAR = 1e-3"),
             title=f"LFW View 2 under degradations ({self.pairs} pairs)",
             path=Path(path),
         )
