@@ -108,6 +108,8 @@ def restore_face(
     """The image with this face's region restored as ``report`` and ``policy`` call
     for, and the steps applied (``()`` and the same array when none applies)."""
     detected = set(report.detected)
+    if not detected & {"motion_blur", "compression"}:
+        return image, ()  # the common case: nothing to undo, nothing copied
     left, top, right, bottom = _region(image, bbox, 0.6)
     region = np.ascontiguousarray(image[top:bottom, left:right])
     steps: list[str] = []

@@ -251,7 +251,7 @@ def eval_robustness(
     weather, noise, JPEG, low light): accuracy, TAR@FAR=1e-3, faces not found, drop
     from clean, per pipeline."""
     from faceprint.errors import UsageError
-    from faceprint.eval.degrade import KINDS, Degradation
+    from faceprint.eval.degrade import KINDS, SEVERITIES, Degradation
     from faceprint.eval.robustness import run_robustness
 
     chosen = [k.strip() for k in kinds.split(",") if k.strip()] if kinds else list(KINDS)
@@ -264,7 +264,8 @@ def eval_robustness(
             f"--severity takes 1, 2 or 3 (comma-separated), not {severity!r}"
         ) from None
     for level in severities:
-        Degradation(chosen[0] if chosen else "noise", level)
+        if level not in SEVERITIES:
+            raise UsageError(f"severity must be 1, 2 or 3, got {level}")
     fold_list = _folds(folds)
     existing([root, pairs])
     cli = current()
