@@ -171,6 +171,14 @@ def _outer_band(h: int, w: int) -> NDArray[np.bool_]:
     return np.asarray(band, dtype=bool)
 
 
+@lru_cache(maxsize=64)
+def _search_indices(h: int, w: int, limit: int, block_grid: bool) -> NDArray[np.intp]:
+    """Flat indices (ascending) of :func:`_search_mask`."""
+    indices = np.flatnonzero(_search_mask(h, w, limit, block_grid))
+    indices.setflags(write=False)
+    return indices
+
+
 def _cepstrum(grey: Grey) -> Grey:
     h, w = grey.shape
     centred = (grey - grey.mean()) * _window(h, w)
@@ -200,8 +208,9 @@ def estimate_motion_blur(
     annulus = _search_mask(h, w, limit, block_grid)
     if not annulus.any():
         return MotionBlur(0.0, 0.0, 0.0)
-    values = cep[annulus]
-    k = int(np.argmin(np.where(annulus, cep, np.inf)))
+    flat = _search_indices(h, w, limit, block_grid)
+    values = cep.ravel()[flat]
+    k = int(flat[int(np.argmin(values))])
     y, x = divmod(k, w)
     evidence = float((values.mean() - cep[y, x]) / (values.std() + 1e-12))
     dy, dx = y - cy, x - cx
@@ -308,16 +317,19 @@ def assess_degradation(
     limits = limits or DegradationLimits()
     left, top, right, bottom = _region_box(image, bbox, 0.25)
     region = np.ascontiguousarray(image[top:bottom, left:right])
-    grey = _grey(region)
     face_width = max(1.0, float(bbox[2] - bbox[0]))
-    blocks = blockiness(grey, left=left, top=top)
-    blocky = blocks > limits.block_grid
     # The blur is searched in a wider region (twice the face's width: more pixels, a
     # stronger cepstral peak, still the face's own motion), first at a coarse face
     # scale (cheap; down-sampling also melts the JPEG grid) and, only where that finds
     # evidence, again at a finer scale for the length and direction.
     mleft, mtop, mright, mbottom = _region_box(image, bbox, 0.5)
     wide = _grey(np.ascontiguousarray(image[mtop:mbottom, mleft:mright]))
+    inside = mleft <= left and mtop <= top and right <= mright and bottom <= mbottom
+    grey = (
+        wide[top - mtop : bottom - mtop, left - mleft : right - mleft] if inside else _grey(region)
+    )
+    blocks = blockiness(grey, left=left, top=top)
+    blocky = blocks > limits.block_grid
     blur = _motion_at(wide, _COARSE_WIDTH / face_width, block_grid=False)
     if blur.evidence >= limits.motion_evidence:
         fine = _motion_at(wide, _MOTION_WIDTH / face_width, block_grid=blocky)
