@@ -9,8 +9,10 @@ degradation it undoes on that face, and a clean face is passed through untouched
   physical checks agree that the blur is real (see :func:`_plausible_deblur`);
 - **JPEG blocking** (block steps twice the in-block steps) → a σ = 1 px Gaussian on
   the face region;
-- **no face found** → detection is retried on a brightened copy (dark images) or a
-  denoised copy (noisy images), chosen by the same measures on the whole image.
+- **no face found** → detection is retried on a denoised copy (noisy images), a
+  brightened copy (dark images) and, when brightening lifted the hidden noise, a
+  brightened and denoised one, chosen by the same measures on the whole image; the
+  face is then embedded from the original pixels.
 
 Which of these pay, and on which degradations, is measured by
 ``faceprint eval robustness`` and written in ``docs/robustness.md``.
