@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 from faceprint.types import BBox, DegradationReport, ImageArray
 
 __all__ = [
+    "DEGRADATIONS",
     "DegradationLimits",
     "MotionBlur",
     "assess_degradation",
@@ -47,6 +48,9 @@ __all__ = [
     "motion_kernel",
     "resampling_factor",
 ]
+
+DEGRADATIONS = ("motion_blur", "noise", "low_light", "low_resolution", "compression")
+"""The names a :class:`~faceprint.types.DegradationReport` can list in ``detected``."""
 
 Grey = NDArray[np.float64]
 Float = NDArray[np.float32]

@@ -159,10 +159,8 @@ def _split(items: list[Any]) -> dict[str, list[Any]]:
     }
 
 
-DEGRADATIONS = ("motion_blur", "noise", "low_light", "low_resolution", "compression")
-
-
 def _degradations(text: str | None) -> tuple[str, ...]:
+    from faceprint.core.degradation import DEGRADATIONS
     from faceprint.errors import UsageError
 
     names = tuple(n.strip() for n in (text or "").split(",") if n.strip())
