@@ -52,7 +52,7 @@ __all__ = [
 DEGRADATIONS = ("motion_blur", "noise", "low_light", "low_resolution", "compression")
 """The names a :class:`~faceprint.types.DegradationReport` can list in ``detected``."""
 
-Grey = NDArray[np.float64]
+Grey = NDArray[np.float32]
 Float = NDArray[np.float32]
 
 
@@ -142,13 +142,15 @@ def blockiness(grey: Grey, *, left: int = 0, top: int = 0) -> float:
 
 def _grey(image: ImageArray | Grey) -> Grey:
     if image.ndim == 2:
-        return image.astype(np.float64)
-    return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY).astype(np.float64)
+        return image.astype(np.float32)
+    return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY).astype(np.float32)
 
 
 @lru_cache(maxsize=64)
 def _window(h: int, w: int) -> Grey:
-    return np.outer(np.hanning(h), np.hanning(w))
+    window = np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
+    window.setflags(write=False)
+    return window
 
 
 @lru_cache(maxsize=64)
@@ -167,12 +169,12 @@ def _search_mask(h: int, w: int, limit: int, block_grid: bool) -> NDArray[np.boo
 
 
 @lru_cache(maxsize=64)
-def _outer_band(h: int, w: int) -> NDArray[np.bool_]:
-    """Frequencies above 0.35 cycles/px in an ``rfft2`` half-spectrum of an h×w input."""
-    fy, fx = np.fft.fftfreq(h)[:, None], np.fft.rfftfreq(w)[None, :]
-    band = np.hypot(fy, fx) > 0.35
+def _outer_band(h: int, w: int) -> NDArray[np.intp]:
+    """Flat indices of the frequencies above 0.35 cycles/px in an h×w spectrum."""
+    fy, fx = np.fft.fftfreq(h)[:, None], np.fft.fftfreq(w)[None, :]
+    band = np.flatnonzero(np.hypot(fy, fx) > 0.35)
     band.setflags(write=False)
-    return np.asarray(band, dtype=bool)
+    return band
 
 
 @lru_cache(maxsize=64)
@@ -184,13 +186,23 @@ def _search_indices(h: int, w: int, limit: int, block_grid: bool) -> NDArray[np.
 
 
 def _cepstrum(grey: Grey) -> Grey:
+    """The power cepstrum of a grey region, centred; zero-padded to an FFT-friendly
+    size (OpenCV's DFT, float32), so it may be a few pixels larger than ``grey``."""
     h, w = grey.shape
-    centred = (grey - grey.mean()) * _window(h, w)
-    spectrum = np.abs(np.fft.rfft2(centred))  # real input: the half spectrum suffices
+    centred = (grey - grey.mean()).astype(np.float32) * _window(h, w)
+    size_h, size_w = cv2.getOptimalDFTSize(h), cv2.getOptimalDFTSize(w)
+    if (size_h, size_w) != (h, w):
+        centred = cv2.copyMakeBorder(centred, 0, size_h - h, 0, size_w - w, cv2.BORDER_CONSTANT)
+    spectrum = cv2.dft(centred, flags=cv2.DFT_COMPLEX_OUTPUT)
+    magnitude = cv2.magnitude(spectrum[..., 0], spectrum[..., 1])
     # Floor the spectrum at its own high-frequency level (the noise and compression
     # floor): dips below it are not evidence, and random dips in noise do not count.
-    floor = float(np.median(spectrum[_outer_band(h, w)])) + 1e-9
-    return np.fft.fftshift(np.fft.irfft2(np.log(spectrum + floor), s=(h, w)))
+    outer = magnitude.ravel()[_outer_band(size_h, size_w)]
+    floor = float(np.partition(outer, outer.size // 2)[outer.size // 2]) + 1e-9
+    log_spectrum = np.log(magnitude + np.float32(floor))
+    # a real, even spectrum: its forward transform is the inverse one, times its size
+    cepstrum = cv2.dft(log_spectrum, flags=cv2.DFT_SCALE | cv2.DFT_COMPLEX_OUTPUT)[..., 0]
+    return np.fft.fftshift(cepstrum)
 
 
 def estimate_motion_blur(
@@ -203,12 +215,12 @@ def estimate_motion_blur(
     peaks are not motion) — see :func:`blockiness`.
     """
     grey = _grey(image)
-    h, w = grey.shape
-    if min(h, w) < 16:
+    if min(grey.shape) < 16:
         return MotionBlur(0.0, 0.0, 0.0)
+    limit = int(max_length if max_length is not None else 0.3 * min(grey.shape))
     cep = _cepstrum(grey)
+    h, w = cep.shape
     cy, cx = h // 2, w // 2
-    limit = int(max_length if max_length is not None else 0.3 * min(h, w))
     annulus = _search_mask(h, w, limit, block_grid)
     if not annulus.any():
         return MotionBlur(0.0, 0.0, 0.0)
@@ -289,7 +301,7 @@ def _motion_at(wide: Grey, scale: float, *, block_grid: bool) -> MotionBlur:
     if scale >= 1.0:
         return estimate_motion_blur(wide, block_grid=block_grid)
     size = (max(16, round(wide.shape[1] * scale)), max(16, round(wide.shape[0] * scale)))
-    small = np.asarray(cv2.resize(wide, size, interpolation=cv2.INTER_AREA), np.float64)
+    small = np.asarray(cv2.resize(wide, size, interpolation=cv2.INTER_AREA), np.float32)
     found = estimate_motion_blur(small, block_grid=block_grid and scale > 0.9)
     return MotionBlur(found.length / scale, found.angle, found.evidence)
 
@@ -315,8 +327,8 @@ def assess_degradation(
 
     ``resolution=False`` skips the effective-resolution measure (the face's box width
     is reported instead) and ``noise=False`` the noise estimate (reported as 0), for
-    callers that gate only on the others (restoration needs motion blur and JPEG
-    blocking; the full report is made when quality is asked for).
+    callers that gate only on the others (restoration needs motion blur, JPEG
+    blocking, noise and brightness; the full report is made when quality is asked for).
     """
     limits = limits or DegradationLimits()
     left, top, right, bottom = _region_box(image, bbox, 0.25)
