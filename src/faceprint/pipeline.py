@@ -270,7 +270,11 @@ class FacePipeline:
         limits = policy.limits if policy is not None else None
         reports: list[DegradationReport | None] = [
             assess_degradation(
-                image, det.bbox_xyxy, limits=limits, resolution=resolution, noise=resolution
+                image,
+                det.bbox_xyxy,
+                limits=limits,
+                resolution=resolution,
+                noise=resolution or (policy is not None and policy.denoise),
             )
             for image, det in items
         ]
