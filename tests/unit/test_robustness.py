@@ -253,6 +253,25 @@ def test_a_second_run_with_the_checkpoint_measures_nothing(lfw, measured, tmp_pa
         assert row.accuracy_drop == pytest.approx(clean[row.pipeline].accuracy - row.accuracy)
 
 
+def test_a_pipeline_that_changed_is_measured_again(lfw, measured, tmp_path) -> None:
+    """Rows are reused only for a pipeline with the same models and restoration
+    policy: stale figures from before a change never come back as new ones."""
+    from faceprint.core.restoration import RestorationPolicy
+
+    checkpoint = tmp_path / "robustness.json"
+    _run(lfw, "fake16", "fake64", checkpoint=checkpoint, **CHEAP)
+    measured.calls.clear()
+    pipelines = _pipelines("fake16", "fake64")
+    pipelines["fake64"].restoration = RestorationPolicy(denoise=False)
+    root, pairs = lfw
+    run_robustness(
+        pipelines, root=root, pairs_file=pairs, workers=1, checkpoint=checkpoint, **CHEAP
+    )
+    assert measured.calls == [("fake64", "clean", 0), ("fake64", "noise", 1)]
+    saved = json.loads(checkpoint.read_text())["settings"]["pipelines"]
+    assert "denoise=False" in saved["fake64"] and "fake16" in saved["fake16"]
+
+
 def test_an_interrupted_run_resumes_where_it_stopped(full, lfw, measured, tmp_path) -> None:
     checkpoint = tmp_path / "robustness.json"
     measured.fail_after = 3

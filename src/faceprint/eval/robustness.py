@@ -13,6 +13,7 @@ file (same dataset, folds and seed) are not run again.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -204,28 +205,54 @@ def _transform(
     return apply
 
 
-def _settings(root: Path, pairs_file: Path, folds: Sequence[int], seed: int) -> dict[str, object]:
+def _fingerprint(pipeline: FacePipeline) -> str:
+    """What a row measured: faceprint's version, the models and the restoration
+    policy (a re-run after any of these changed measures again)."""
+    try:
+        version = importlib.metadata.version("faceprint")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - uninstalled tree
+        version = "unknown"
+    return f"faceprint {version}; {pipeline.model_id}; {pipeline.restoration!r}"
+
+
+def _settings(
+    root: Path,
+    pairs_file: Path,
+    folds: Sequence[int],
+    seed: int,
+    pipelines: Mapping[str, FacePipeline],
+) -> dict[str, object]:
     return {
         "root": str(root),
         "pairs_file": str(pairs_file),
         "folds": list(folds),
         "seed": seed,
+        "pipelines": {label: _fingerprint(p) for label, p in pipelines.items()},
     }
 
 
 def _load_previous(path: Path | None, settings: Mapping[str, object]) -> list[RobustnessRow]:
+    """Rows of an earlier run with the same dataset, folds and seed, for the pipelines
+    whose fingerprint is unchanged."""
     if path is None or not path.is_file():
         return []
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return []
-    if not isinstance(data, dict) or data.get("settings") != settings:
+    if not isinstance(data, dict) or not isinstance(data.get("settings"), dict):
         return []
+    before = data["settings"]
+    if any(before.get(k) != settings[k] for k in ("root", "pairs_file", "folds", "seed")):
+        return []
+    now = settings["pipelines"]
+    then = before.get("pipelines") or {}
+    assert isinstance(now, dict)
     try:
-        return [RobustnessRow(**row) for row in data.get("rows", [])]
+        rows = [RobustnessRow(**row) for row in data.get("rows", [])]
     except TypeError:
         return []
+    return [r for r in rows if r.pipeline in now and then.get(r.pipeline) == now[r.pipeline]]
 
 
 def _save(path: Path, report: RobustnessReport, settings: Mapping[str, object]) -> None:
@@ -260,7 +287,8 @@ def run_robustness(
             them: thresholds from the other chosen folds.
         seed: degradation seed (each image's seed derives from it and its path).
         checkpoint: a JSON file written after every condition; rows already in it (same
-            dataset, folds and seed) are reused, so an interrupted run resumes.
+            dataset, folds and seed, and for a pipeline with the same faceprint version,
+            models and restoration policy) are reused, so an interrupted run resumes.
         progress: called with (images done, images in the whole run, condition).
 
     Raises:
@@ -279,7 +307,7 @@ def run_robustness(
         raise UsageError("the protocol needs at least two folds (thresholds from the others)")
     pairs = [p for p in pairs if p.fold + 1 in chosen]
     paths = pair_images(pairs)
-    settings = _settings(root, pairs_file.resolve(), chosen, seed)
+    settings = _settings(root, pairs_file.resolve(), chosen, seed, pipelines)
     out = Path(checkpoint) if checkpoint is not None else None
     done = {(r.pipeline, r.kind, r.severity): r for r in _load_previous(out, settings)}
     total = len(paths) * len(conditions) * len(pipelines)
