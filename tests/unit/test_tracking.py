@@ -95,3 +95,46 @@ def test_tracker_is_deterministic() -> None:
         return [tuple(i for i, _ in t.update(f).active) for f in frames]
 
     assert run() == run()
+
+
+def test_a_track_s_first_frames_are_reported_when_it_is_confirmed() -> None:
+    tracker = FaceTracker(min_hits=3)
+    first, second = tracker.update([det(100, 100)]), tracker.update([det(103, 100)])
+    assert first.active == () and second.active == ()  # still tentative
+    third = tracker.update([det(106, 100)])
+    assert third.started == (1,)
+    assert [(t, f) for t, f, _ in third.earlier] == [(1, 1), (1, 2)]
+    assert third.earlier[0][2].bbox_xyxy[0] == 100  # the detections of those frames
+    assert tracker.update([det(109, 100)]).earlier == ()
+
+
+def test_split_gives_the_live_track_a_new_id_and_keeps_its_motion() -> None:
+    tracker = FaceTracker()
+    for k in range(4):
+        tracker.update([det(100 + 10 * k, 100)])
+    new = tracker.split(1)
+    assert new == 2
+    moved = tracker.update([det(140, 100)])
+    assert [t for t, _ in moved.active] == [2] and moved.started == ()
+    with pytest.raises(KeyError):
+        tracker.split(1)
+
+
+def test_a_veto_keeps_a_detection_off_a_track_whatever_the_overlap() -> None:
+    tracker = FaceTracker()
+    for _ in range(3):
+        tracker.update([det(100, 100)])
+    vetoed = tracker.update([det(100, 100)], veto=lambda track, index: track == 1)
+    # the confident detection starts a tentative track instead; track 1 is lost
+    assert vetoed.active == ()
+    allowed = tracker.update([det(100, 100)], veto=lambda track, index: False)
+    assert [t for t, _ in allowed.active] == [1]
+
+
+def test_predicted_boxes_do_not_advance_the_filter() -> None:
+    tracker = FaceTracker()
+    for k in range(5):
+        tracker.update([det(100 + 10 * k, 100)])
+    ahead = tracker.predicted()[1]
+    assert ahead[0] == pytest.approx(150.0, abs=4.0)
+    assert tracker.predicted()[1] == ahead

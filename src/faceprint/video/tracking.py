@@ -15,7 +15,7 @@ needs libGL and clashes with the ``opencv-python-headless`` faceprint depends on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -112,6 +112,8 @@ class _Track:
     hits: int = 1
     lost: bool = False
     confirmed: bool = False
+    # (tracker frame, detection) matched before the track was confirmed
+    tentative: list[tuple[int, Detection]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,13 +123,18 @@ class TrackerUpdate:
     Attributes:
         active: (track id, detection) for every track matched in this frame, in the
             order of the detections given.
-        started: ids of tracks that began in this frame.
+        started: ids of tracks confirmed in this frame.
         ended: ids of tracks that ended (lost for too long) in this frame.
+        earlier: (track id, frame number, detection) for the frames before this one
+            in which a track just started was matched while still tentative (frame
+            numbers count :meth:`FaceTracker.update` calls from 1), so its first frame
+            can be attributed too.
     """
 
     active: tuple[tuple[int, Detection], ...]
     started: tuple[int, ...] = ()
     ended: tuple[int, ...] = ()
+    earlier: tuple[tuple[int, int, Detection], ...] = ()
 
 
 @dataclass(slots=True)
@@ -152,8 +159,28 @@ class FaceTracker:
     _frame: int = 0
     _next_id: int = 1
 
-    def update(self, detections: Sequence[Detection]) -> TrackerUpdate:
-        """Advance one frame with this frame's detections."""
+    def predicted(self) -> dict[int, BBox]:
+        """Where each live confirmed track is expected in the next frame (its Kalman
+        prediction), without advancing the filter: to find faces that crowd."""
+        out = {}
+        for track in self._tracks:
+            if track.confirmed:
+                mean = KalmanBox._motion @ track.kalman.mean
+                out[track.track_id] = _xyxy(mean)
+        return out
+
+    def update(
+        self,
+        detections: Sequence[Detection],
+        *,
+        veto: Callable[[int, int], bool] | None = None,
+    ) -> TrackerUpdate:
+        """Advance one frame with this frame's detections.
+
+        ``veto(track_id, detection_index)`` true forbids that pairing whatever the
+        boxes' overlap (appearance gating: the face there is someone else's); a vetoed
+        confident detection starts a new track.
+        """
         self._frame += 1
         for track in self._tracks:
             track.kalman.predict()
@@ -166,7 +193,13 @@ class FaceTracker:
         ) -> tuple[list[int], list[int]]:
             boxes_t = [self._tracks[t].kalman.box for t in track_ix]
             boxes_d = [detections[d].bbox_xyxy for d in det_ix]
-            pairs, free_t, free_d = assign(1.0 - iou_matrix(boxes_t, boxes_d), 1.0 - min_iou)
+            cost = 1.0 - iou_matrix(boxes_t, boxes_d)
+            if veto is not None:
+                for r, t in enumerate(track_ix):
+                    for c, d in enumerate(det_ix):
+                        if cost[r, c] <= 1.0 - min_iou and veto(self._tracks[t].track_id, d):
+                            cost[r, c] = 1.0  # above every limit: never assigned
+            pairs, free_t, free_d = assign(cost, 1.0 - min_iou)
             for r, c in pairs:
                 matched[det_ix[c]] = track_ix[r]
             return [track_ix[r] for r in free_t], [det_ix[c] for c in free_d]
@@ -179,6 +212,8 @@ class FaceTracker:
         started: list[int] = []
         for d, t in matched.items():
             track = self._tracks[t]
+            if not track.confirmed:
+                track.tentative.append((track.last_frame, track.detection))
             track.kalman.update(detections[d].bbox_xyxy)
             track.detection = detections[d]
             track.last_frame = self._frame
@@ -191,10 +226,13 @@ class FaceTracker:
             self._next_id += 1
             self._tracks.append(track)
             matched[d] = len(self._tracks) - 1
+        earlier: list[tuple[int, int, Detection]] = []
         for track in self._tracks:
             if not track.confirmed and track.hits >= self.min_hits:
                 track.confirmed = True
                 started.append(track.track_id)
+                earlier += [(track.track_id, f, det) for f, det in track.tentative]
+                track.tentative = []
         active = [
             (self._tracks[matched[d]].track_id, detections[d])
             for d in sorted(matched)
@@ -213,7 +251,31 @@ class FaceTracker:
             else:
                 kept.append(track)
         self._tracks = kept
-        return TrackerUpdate(active=tuple(active), started=tuple(started), ended=tuple(ended))
+        return TrackerUpdate(
+            active=tuple(active),
+            started=tuple(started),
+            ended=tuple(ended),
+            earlier=tuple(earlier),
+        )
+
+    @property
+    def frame(self) -> int:
+        """The number of the last :meth:`update` (from 1)."""
+        return self._frame
+
+    def split(self, track_id: int) -> int:
+        """Give the live track ``track_id`` a new id from now on (its box and motion
+        are kept: the same place, another person); returns the new id.
+
+        The new track counts as started (and confirmed) at once. Raises ``KeyError``
+        for an id that is not live."""
+        for track in self._tracks:
+            if track.track_id == track_id:
+                track.track_id = self._next_id
+                self._next_id += 1
+                track.confirmed = True
+                return track.track_id
+        raise KeyError(track_id)
 
     def finish(self) -> tuple[int, ...]:
         """End every remaining track (the source ended); returns their ids."""
