@@ -185,3 +185,18 @@ def test_enrollment_can_refuse_degraded_captures(run, tmp_path):
     assert "motion_blur" in skipped["message"]  # the policy's reasons, each named
     bad = run("enroll", str(tmp_path / "people"), "-g", str(gallery), "--refuse-degraded", "fog")
     assert bad.exit_code == 2 and "unknown degradation fog" in bad.output
+
+
+def test_a_noisy_face_is_low_passed_before_embedding(pipeline, raw):
+    """The low-pass brings a noisy face's embedding back towards the clean photo's
+    (measured: +0.037 on average, 7 of these 10 photos closer)."""
+    chain = "noise:2"
+    closer = []
+    for pair in _matched(10):
+        clean = _primary(raw, load_image(pair.path_a)).embedding.vector
+        degraded = _degraded(pair.path_a, chain)
+        fixed = _primary(pipeline, degraded).embedding.vector
+        plain = _primary(raw, degraded).embedding.vector
+        closer.append(float(clean @ fixed) - float(clean @ plain))
+    assert np.mean(closer) > 0.015, closer
+    assert sum(c > 0 for c in closer) >= 6, closer

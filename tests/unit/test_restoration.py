@@ -229,6 +229,37 @@ def test_heavy_jpeg_blocking_is_smoothed_only_when_measured_and_enabled() -> Non
     assert out is clean and steps == ()
 
 
+def test_a_noisy_face_is_low_passed_in_its_region_only() -> None:
+    clean = photo("Aaron_Eckhart")
+    grainy = noisy(clean, 25.0)
+    report = assess_degradation(grainy, BOX)
+    assert "noise" in report.detected
+    out, steps = restore_face(grainy, BOX, report, RestorationPolicy())
+    assert steps == ("denoise",)
+    # the face region is closer to the clean photo (the noise is mostly gone) ...
+    assert mae(out, clean, FACE) < 0.6 * mae(grainy, clean, FACE)
+    assert estimate_noise(out[FACE]) < 0.5 * estimate_noise(grainy[FACE])
+    # ... and nothing outside the region moved
+    assert np.array_equal(out[:, :10], grainy[:, :10])
+    assert restore_face(grainy, BOX, report, RestorationPolicy(denoise=False))[1] == ()
+
+
+def test_a_dark_face_is_brightened_and_smoothed_only_with_sensor_noise() -> None:
+    clean = photo("Abdullah_Gul")
+    low_light = noisy(dark(clean, 0.2), 3.0)
+    report = assess_degradation(low_light, BOX)
+    assert "low_light" in report.detected and report.noise >= 1.0
+    out, steps = restore_face(low_light, BOX, report, RestorationPolicy())
+    assert steps == ("brighten", "denoise")
+    assert out[FACE].mean() > 2.0 * low_light[FACE].mean()
+    # a dark photo without sensor noise (a dark face, a dim but clean capture) stays
+    dim = dark(clean, 0.2)
+    quiet = assess_degradation(dim, BOX)
+    assert "low_light" in quiet.detected and quiet.noise < 1.0
+    out, steps = restore_face(dim, BOX, quiet, RestorationPolicy())
+    assert out is dim and steps == ()
+
+
 # --- detection retries ---------------------------------------------------------------
 
 
