@@ -2,9 +2,10 @@
 
 Makes a 1280×720 H.264 copy of the sample clip (upscaled, same 29.97 fps), enrolls the
 sample people, then runs the same code path as ``faceprint video`` at the default
-stride (10 frames/s of video) and at every frame. Reports the real-time factor (video
-seconds per wall second), frames decoded vs processed (detected + tracked), and face
-observations embedded vs only tracked. It also times decoding alone with PyAV and with
+stride (10 frames/s of video) — with the identity guards (scene cuts, appearance
+gating) on and off, and with the annotated video written (a second pass) — and at
+every frame. Reports the real-time factor (video seconds per wall second), frames
+decoded vs processed (detected + tracked), and face embeddings vs observations. It also times decoding alone with PyAV and with
 OpenCV's FFmpeg backend (the reader choice).
 
     python benchmarks/video_throughput.py --threads 2 [--json out.json]
@@ -29,7 +30,7 @@ from faceprint.gallery import Gallery
 from faceprint.models.store import ModelStore
 from faceprint.pipeline import FacePipeline
 from faceprint.recognition import enroll_tree
-from faceprint.video import VideoOptions, VideoSource, VideoWriter, recognize_video
+from faceprint.video import VideoOptions, VideoSource, VideoWriter, run_video
 
 SHARED = Path(
     os.environ.get("FACEPRINT_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared")
@@ -64,38 +65,39 @@ def decode_speed(path: Path) -> dict[str, float]:
 
 
 def run(
-    pipeline: FacePipeline, gallery: Gallery, path: Path, fps: float | None
+    pipeline: FacePipeline,
+    gallery: Gallery,
+    path: Path,
+    fps: float | None,
+    *,
+    guards: bool = True,
+    out: Path | None = None,
 ) -> dict[str, object]:
-    source = VideoSource(path)
+    """One ``faceprint video`` run (``run_video``, the command's code path)."""
+    options = VideoOptions(fps=fps, scene_cuts=guards, appearance_gate=guards)
     start = time.perf_counter()
-    tracks_named: set[str] = set()
-    observations = embedded = processed = 0
-    last = 0.0
-    first: float | None = None
-    decoded = 0
-    for result in recognize_video(pipeline, gallery, source, options=VideoOptions(fps=fps)):
-        if result.tracks or result.events:
-            tracks_named |= {t.person for t in result.tracks if t.person}
-        observations += len(result.tracks)
-        embedded += sum(t.embedded for t in result.tracks)
-        processed += 1 if result.tracks is not None else 0
-        first = result.frame.timestamp if first is None else first
-        last = result.frame.timestamp
-        decoded = result.frame.index + 1
+    report = run_video(pipeline, gallery, str(path), options=options, out=out)
     wall = time.perf_counter() - start
-    video = last - (first or 0.0) + 1 / 29.97
+    stats = report.stats
+    video = report.video_seconds or 0.0
     return {
         "stride_fps": fps,
+        "guards": guards,
+        "annotated_out": out is not None,
         "video_seconds": round(video, 2),
         "wall_seconds": round(wall, 2),
         "realtime_factor": round(video / wall, 2),
-        "frames_decoded": decoded,
-        "frames_processed": processed - 1,  # the last result repeats the final frame
-        "processed_share": round((processed - 1) / max(decoded, 1), 3),
-        "face_observations": observations,
-        "embedded": embedded,
-        "embedded_share": round(embedded / max(observations, 1), 3),
-        "people": sorted(tracks_named),
+        "frames_decoded": stats.frames_decoded,
+        "frames_processed": stats.frames_processed,
+        "processed_share": round(stats.frames_processed / max(stats.frames_decoded, 1), 3),
+        "face_observations": stats.observations,
+        "embedded": stats.embedded,
+        "embedded_share": round(stats.embedded / max(stats.observations, 1), 3),
+        "scene_cuts": stats.scene_cuts,
+        "splits": stats.splits,
+        "crowded_embeddings": stats.crowded_embeddings,
+        "search_embeddings": stats.search_embeddings,
+        "people": [p["person"] for p in report.summary["people"]],
     }
 
 
@@ -122,18 +124,26 @@ def main() -> None:
             "cpu": cpu_name(),
             "threads": args.threads,
             "decode": decode_speed(video),
-            "runs": [run(pipeline, gallery, video, fps) for fps in (10.0, None)],
+            "runs": [
+                run(pipeline, gallery, video, 10.0),
+                run(pipeline, gallery, video, 10.0, guards=False),
+                run(pipeline, gallery, video, 10.0, out=work / "annotated.mp4"),
+                run(pipeline, gallery, video, None),
+            ],
         }
         gallery.close()
     print(json.dumps(record, indent=2))
     print(
-        "\n| stride | video s | wall s | × real time | frames processed / decoded | faces embedded / observed |"
+        "\n| stride | guards | --out | video s | wall s | × real time "
+        "| frames processed / decoded | face embeddings / observations |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for r in record["runs"]:  # type: ignore[union-attr]
         stride = "every frame" if r["stride_fps"] is None else f"{r['stride_fps']:g} frames/s"
         print(
-            f"| {stride} | {r['video_seconds']} | {r['wall_seconds']} | {r['realtime_factor']} | "
+            f"| {stride} | {'on' if r['guards'] else 'off'} | "
+            f"{'yes' if r['annotated_out'] else 'no'} | "
+            f"{r['video_seconds']} | {r['wall_seconds']} | {r['realtime_factor']} | "
             f"{r['frames_processed']} / {r['frames_decoded']} ({r['processed_share']:.0%}) | "
             f"{r['embedded']} / {r['face_observations']} ({r['embedded_share']:.1%}) |"
         )

@@ -15,7 +15,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -150,15 +150,7 @@ def fmt_rate(rate: float | None) -> str:
     return "n/a" if rate is None else f"{rate:.0e}" if rate < 0.01 else f"{rate:.2%}"
 
 
-@contextmanager
-def progress_bar(
-    description: str, *, total: int | None = None, unit: str = "", enabled: bool = True
-) -> Iterator[Progress]:
-    """A transient Rich progress bar on stderr; yields ``update(done, total, current)``
-    (a ``total`` of 0 keeps the one given here). With ``unit`` it shows the rate."""
-    if not enabled or not sys.stderr.isatty():
-        yield lambda done, total, current: None
-        return
+def _bar() -> Any:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -168,7 +160,7 @@ def progress_bar(
     )
     from rich.progress import Progress as Bar
 
-    bar = Bar(
+    return Bar(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -178,6 +170,18 @@ def progress_bar(
         console=console(stderr=True),
         transient=True,
     )
+
+
+@contextmanager
+def progress_bar(
+    description: str, *, total: int | None = None, unit: str = "", enabled: bool = True
+) -> Iterator[Progress]:
+    """A transient Rich progress bar on stderr; yields ``update(done, total, current)``
+    (a ``total`` of 0 keeps the one given here). With ``unit`` it shows the rate."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda done, total, current: None
+        return
+    bar = _bar()
     started = time.monotonic()
     with bar:
         task = bar.add_task(description, total=total, rate="")
@@ -185,5 +189,34 @@ def progress_bar(
         def update(done: int, total: int, current: str) -> None:
             rate = f"{done / max(time.monotonic() - started, 1e-6):.1f} {unit}/s" if unit else ""
             bar.update(task, completed=done, total=total or bar.tasks[0].total, rate=rate)
+
+        yield update
+
+
+@contextmanager
+def stage_progress(
+    *, unit: str = "frames", enabled: bool = True
+) -> Iterator[Callable[[str, int, int], None]]:
+    """A transient progress bar for work in stages (e.g. recognise, then annotate);
+    yields ``update(stage, done, total)``: a new ``stage`` restarts the bar under
+    that name (``total`` 0 when unknown)."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda stage, done, total: None
+        return
+    bar = _bar()
+    with bar:
+        task = bar.add_task("", total=None, rate="")
+        stages = [""]
+        starts = [time.monotonic()]
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage != stages[-1]:
+                stages.append(stage)
+                starts.append(time.monotonic())
+                bar.reset(task, description=stage, total=total or None)
+            elapsed = max(time.monotonic() - starts[-1], 1e-6)
+            bar.update(
+                task, completed=done, total=total or None, rate=f"{done / elapsed:.1f} {unit}/s"
+            )
 
         yield update

@@ -126,10 +126,13 @@ class EventLog:
 
 
 def summarize(tracks: Sequence[TrackSummary]) -> dict[str, Any]:
-    """Who appeared when: per person, the time spans of their tracks; plus unknowns."""
+    """Who appeared when: per person, the time spans of their tracks (from each
+    track's first to its last frame, embedded or not); plus unknowns."""
     people: dict[str, list[dict[str, Any]]] = {}
     unknown = []
     for t in sorted(tracks, key=lambda t: (t.first_timestamp, t.track_id)):
+        if t.observations == 0:
+            continue
         span = {
             "track_id": t.track_id,
             "first_timestamp": round(t.first_timestamp, 3),
@@ -137,6 +140,8 @@ def summarize(tracks: Sequence[TrackSummary]) -> dict[str, Any]:
             "observations": t.observations,
             "similarity": None if t.similarity is None else round(t.similarity, 4),
         }
+        if t.split_from is not None:
+            span["split_from"] = t.split_from
         if t.person:
             people.setdefault(t.person, []).append(span)
         else:
@@ -184,7 +189,7 @@ def save_unknown(
         out = root / f"unknown_{n:03d}"
         out.mkdir(parents=True, exist_ok=True)
         for t in members:
-            for k, (_, crop) in enumerate(t.crops):
+            for k, (_, _, crop) in enumerate(t.crops):
                 Image.fromarray(crop).save(out / f"track_{t.track_id}_{k}.jpg", quality=92)
         written.append(out)
     log.info("saved %d unknown group(s) under %s", len(written), root)

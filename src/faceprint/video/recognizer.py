@@ -4,11 +4,35 @@ A face is not re-identified in every frame. Each track keeps its best-quality
 observations (quality = detector score × size × sharpness × frontality), embeds a few of
 them (at most one every ``embed_interval`` seconds, up to ``max_embeddings``), fuses them
 into one template (quality-weighted mean, renormalised) and identifies the template
-against the gallery. It is identified again only when a better observation joins the
-template, so the per-frame identity is the track's identity: stable, not flickering.
+against the gallery. The identity is the track's, from its first frame to its last.
 
-:func:`recognize_video` yields a :class:`FrameResult` per kept frame; it is what
-``faceprint video`` runs.
+A track must therefore never hold two people. Three guards keep it to one:
+
+- **Scene cuts** (:class:`~faceprint.video.cuts.SceneCutDetector`) end every track.
+- **Appearance gating of the template.** Each new embedding of a track is compared
+  with the track's template at the 1:1 threshold (FMR 1e-3). One that disagrees is
+  not averaged in: the track's recent observations since its last embedding (kept as
+  small crops) are embedded to find where the disagreement began, and when at least
+  two consecutive embeddings disagree the track is *split* there: the old track ends
+  at its last agreeing frame and a new track (``split_from`` the old one) takes the
+  rest. A lone disagreement is held as a suspect and the next observation is
+  embedded at once: if that one agrees, the suspect was an outlier (a turned head, a
+  hand) and is dropped.
+- **Appearance in association where faces crowd.** When a detection could be
+  matched to the predicted boxes of two tracks (IoU above the tracker's matching
+  threshold), or a track to two detections, those detections are embedded *before*
+  association, and a pairing whose embedding
+  disagrees with the track's template is vetoed (DeepSORT-style gating of the IoU
+  assignment), so two people crossing do not swap tracks.
+
+Per-frame labels are attributed to the whole track afterwards:
+:meth:`VideoRecognizer.label` gives any (track, frame) seen so far its final track
+(after splits) and identity, which the look-ahead writer and the second annotation
+pass of a file use (:mod:`faceprint.video.job`).
+
+:func:`recognize_video` yields a :class:`FrameResult` per kept frame, labelled with
+what was known at that frame; :mod:`faceprint.video.job` is what ``faceprint video``
+runs.
 """
 
 from __future__ import annotations
@@ -16,16 +40,18 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
 
+from faceprint.core.boxes import iou_matrix
 from faceprint.core.quality import crop_measures
 from faceprint.errors import ConfigError
 from faceprint.gallery import Gallery
 from faceprint.pipeline import FacePipeline
 from faceprint.types import BBox, Detection, Embedding, Threshold
+from faceprint.video.cuts import SceneCutDetector
 from faceprint.video.sources import Frame, VideoSource
 from faceprint.video.tracking import FaceTracker
 
@@ -46,6 +72,12 @@ class VideoOptions:
         k: candidates kept per identification.
         threshold, fpir: the open-set threshold (default FPIR 1 % for the gallery size).
         crops_per_track: best face crops kept per track (for ``save_unknown``).
+        scene_cuts: end every track at a scene cut.
+        appearance_gate: split a track whose faces disagree, and veto crowded
+            pairings by appearance (see the module's description).
+        gate_fmr: the FMR of the 1:1 threshold the gate compares at.
+        lookahead_seconds: how long the live writer holds frames before writing them
+            with their tracks' identities (files are annotated in a second pass).
     """
 
     fps: float | None = 10.0
@@ -58,17 +90,25 @@ class VideoOptions:
     threshold: float | None = None
     fpir: float | None = None
     crops_per_track: int = 3
+    scene_cuts: bool = True
+    appearance_gate: bool = True
+    gate_fmr: float = 1e-3
+    lookahead_seconds: float = 2.0
 
     def __post_init__(self) -> None:
         if self.fps is not None and self.fps <= 0:
             raise ConfigError(f"fps must be positive, got {self.fps}")
         if self.max_embeddings < 1 or self.k < 1:
             raise ConfigError("max_embeddings and k must be at least 1")
+        if not 0 < self.gate_fmr < 1:
+            raise ConfigError(f"gate_fmr must be in (0, 1), got {self.gate_fmr}")
+        if self.lookahead_seconds < 0:
+            raise ConfigError("lookahead_seconds must not be negative")
 
 
 @dataclass(frozen=True, slots=True)
 class TrackResult:
-    """One tracked face in one frame, with its track's current identity."""
+    """One tracked face in one frame, with its track's identity."""
 
     track_id: int
     frame_index: int
@@ -82,7 +122,12 @@ class TrackResult:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """``track_started``, ``identified`` or ``track_ended`` (see :meth:`as_dict`)."""
+    """``track_started``, ``identified`` or ``track_ended`` (see :meth:`as_dict`).
+
+    ``timestamp`` is when the event was known (events come in time order);
+    ``first_timestamp`` is when its track began, which for a split track or a
+    back-filled identity is earlier.
+    """
 
     kind: str
     track_id: int
@@ -95,6 +140,8 @@ class Event:
     last_timestamp: float | None = None
     observations: int | None = None
     embeddings: int | None = None
+    reason: str | None = None
+    split_from: int | None = None
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -103,16 +150,20 @@ class Event:
             "timestamp": round(self.timestamp, 3),
             "frame": self.frame_index,
         }
+        if self.first_timestamp is not None:
+            out["first_timestamp"] = round(self.first_timestamp, 3)
+        if self.kind == "track_started" and self.split_from is not None:
+            out["split_from"] = self.split_from
         if self.kind != "track_started":
             out["person"] = self.person
             out["similarity"] = None if self.similarity is None else round(self.similarity, 4)
         if self.kind == "identified":
             out["threshold"] = None if self.threshold is None else round(self.threshold, 4)
         if self.kind == "track_ended":
-            out["first_timestamp"] = self.first_timestamp
             out["last_timestamp"] = self.last_timestamp
             out["observations"] = self.observations
             out["embeddings"] = self.embeddings
+            out["reason"] = self.reason
         return out
 
 
@@ -125,9 +176,26 @@ class FrameResult:
     events: tuple[Event, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """A track's face in one processed frame."""
+
+    frame_index: int
+    timestamp: float
+    detection: Detection
+    quality: float
+    embedded: bool = False
+
+
 @dataclass(slots=True, eq=False)
 class TrackSummary:
-    """A finished (or still running) track: when it was seen and who it is."""
+    """A finished (or still running) track: when it was seen and who it is.
+
+    ``observed`` holds every frame of the track (embedded or not); ``end_reason`` is
+    ``left`` (unseen for ``lost_seconds``), ``scene_cut``, ``appearance`` (split:
+    another face took its place; the new track's ``split_from`` is this one) or
+    ``end`` (the source ended or the run stopped).
+    """
 
     track_id: int
     first_timestamp: float
@@ -139,9 +207,16 @@ class TrackSummary:
     similarity: float | None = None
     template: Embedding | None = None
     embeddings: list[tuple[float, np.ndarray]] = field(default_factory=list)
-    crops: list[tuple[float, np.ndarray]] = field(default_factory=list)
+    crops: list[tuple[float, int, np.ndarray]] = field(default_factory=list)
     last_embedded: float = -math.inf
     ended: bool = False
+    end_reason: str | None = None
+    split_from: int | None = None
+    observed: list[Observation] = field(default_factory=list)
+    # gating state: recent unembedded observations (crop, detection in the crop), and
+    # embeddings that disagreed with the template, awaiting confirmation
+    pending: list[tuple[Observation, np.ndarray, Detection]] = field(default_factory=list)
+    suspect: list[tuple[Observation, np.ndarray]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -153,6 +228,12 @@ class VideoStats:
     observations: int = 0
     embedded: int = 0
     identifications: int = 0
+    scene_cuts: int = 0
+    splits: int = 0
+    outliers_dropped: int = 0
+    crowded_embeddings: int = 0
+    vetoes: int = 0
+    search_embeddings: int = 0
 
 
 def observation_quality(image: np.ndarray, detection: Detection) -> float:
@@ -177,13 +258,39 @@ def observation_quality(image: np.ndarray, detection: Detection) -> float:
     return float(detection.score * size * (0.3 + 0.7 * sharpness) * (0.3 + 0.7 * frontal))
 
 
-def _crop(image: np.ndarray, box: BBox, margin: float = 0.3) -> np.ndarray:
+def _window(image: np.ndarray, box: BBox, margin: float) -> tuple[int, int, int, int]:
     x1, y1, x2, y2 = box
     mw, mh = (x2 - x1) * margin, (y2 - y1) * margin
     h, w = image.shape[:2]
-    ix1, iy1 = max(0, int(x1 - mw)), max(0, int(y1 - mh))
-    ix2, iy2 = min(w, int(x2 + mw)), min(h, int(y2 + mh))
+    return max(0, int(x1 - mw)), max(0, int(y1 - mh)), min(w, int(x2 + mw)), min(h, int(y2 + mh))
+
+
+def _crop(image: np.ndarray, box: BBox, margin: float = 0.3) -> np.ndarray:
+    ix1, iy1, ix2, iy2 = _window(image, box, margin)
     return np.ascontiguousarray(image[iy1:iy2, ix1:ix2])
+
+
+def _shifted(det: Detection, dx: float, dy: float) -> Detection:
+    x1, y1, x2, y2 = det.bbox_xyxy
+    points = tuple((x - dx, y - dy) for x, y in det.landmarks_array().tolist())
+    return replace(
+        det,
+        bbox_xyxy=(x1 - dx, y1 - dy, x2 - dx, y2 - dy),
+        landmarks_5=points,  # type: ignore[arg-type]
+    )
+
+
+def _crowded(predicted: dict[int, BBox], detections: list[Detection], min_iou: float) -> list[int]:
+    """Indices of detections that could be matched (IoU above ``min_iou``) to more
+    than one track, or to a track that could take more than one detection: where IoU
+    alone may hand a face to the wrong track."""
+    if len(detections) < 1 or len(predicted) < 1 or len(predicted) + len(detections) < 3:
+        return []
+    boxes = [d.bbox_xyxy for d in detections]
+    touching = iou_matrix(list(predicted.values()), boxes) > min_iou
+    crowded_rows = touching.sum(axis=1) >= 2
+    crowded = (touching.sum(axis=0) >= 2) | touching[crowded_rows].any(axis=0)
+    return [int(i) for i in np.flatnonzero(crowded)]
 
 
 class VideoRecognizer:
@@ -196,15 +303,33 @@ class VideoRecognizer:
         *,
         options: VideoOptions,
         frame_rate: float,
+        keep_frames: bool = True,
     ) -> None:
+        """``keep_frames=False`` (live sources) keeps each track's frames only for as
+        long as a split or the look-ahead writer may need them, so a stream that runs
+        for days does not grow; :meth:`frame_tracks` then covers recent frames only."""
         self.pipeline = pipeline
         self.gallery = gallery
         self.options = options
         rate = options.fps or frame_rate or 25.0
         self.tracker = FaceTracker(lost_frames=max(1, round(options.lost_seconds * rate)))
+        self.cuts = SceneCutDetector() if options.scene_cuts else None
         self.tracks: dict[int, TrackSummary] = {}
         self.stats = VideoStats()
         self.threshold: Threshold | None = None
+        self.gate = pipeline.verification_threshold(fmr=options.gate_fmr).similarity
+        # old track id → (first frame moved, new track id), one per split
+        self._moved: dict[int, tuple[int, int]] = {}
+        # processed frame index → (track id when observed, observation)
+        self._by_frame: dict[int, list[tuple[int, Observation]]] = {}
+        # tracker frame number → (frame index, timestamp, quality by detection id)
+        self._recent: dict[int, tuple[int, float, dict[int, float]]] = {}
+        self._pending_limit = max(2, math.ceil(2 * options.embed_interval * rate))
+        self._keep_frames = keep_frames
+        # frames a live run keeps: the look-ahead, the gating window, some slack
+        self._window = (
+            math.ceil((options.lookahead_seconds + 4 * options.embed_interval) * rate) + 4
+        )
         if gallery is not None:
             self.threshold = pipeline.identification_threshold(
                 gallery_size=gallery.size(collection=options.collection),
@@ -212,20 +337,45 @@ class VideoRecognizer:
                 fpir=options.fpir,
             )
 
+    # --- the per-frame step ------------------------------------------------------------
+
     def process(self, frame: Frame) -> FrameResult:
         """Detect, track, embed where it pays, identify where the template improved."""
         self.stats.frames_processed += 1
         image = frame.pixels
-        detections = self.pipeline.detector.detect(image)
-        update = self.tracker.update(detections)
         events: list[Event] = []
-        for track_id in update.ended:
-            events.append(self._end(track_id, frame))
-        for track_id in update.started:
-            events.append(Event("track_started", track_id, frame.timestamp, frame.index))
+        if self.cuts is not None and self.cuts.score(image).cut:
+            self.stats.scene_cuts += 1
+            for track_id in self.tracker.finish():
+                if track_id in self.tracks and not self.tracks[track_id].ended:
+                    events.append(self._end(track_id, frame, "scene_cut"))
+        detections = self.pipeline.detector.detect(image)
+        qualities = [observation_quality(image, d) for d in detections]
+        early = self._embed_crowded(image, detections, qualities)
+        veto = None
+        if early:
 
-        to_embed: list[tuple[int, Detection, float]] = []
-        observed: list[tuple[int, Detection, float]] = []
+            def veto(track_id: int, index: int) -> bool:
+                vetoed = index in early and self._disagrees(track_id, early[index])
+                self.stats.vetoes += vetoed
+                return vetoed
+
+        update = self.tracker.update(detections, veto=veto)
+        index_of = {id(d): i for i, d in enumerate(detections)}
+        self._recent[self.tracker.frame] = (
+            frame.index,
+            frame.timestamp,
+            {id(d): q for d, q in zip(detections, qualities, strict=True)},
+        )
+        self._recent.pop(self.tracker.frame - self.tracker.min_hits - 1, None)
+        for track_id in update.ended:
+            events.append(self._end(track_id, frame, "left"))
+        started = set(update.started)
+        self._backfill_start(update.earlier)
+
+        to_embed: list[tuple[TrackSummary, Observation]] = []
+        absorbed: list[tuple[TrackSummary, Observation, np.ndarray]] = []
+        seen: list[tuple[int, Observation]] = []
         for track_id, det in update.active:
             track = self.tracks.get(track_id)
             if track is None:
@@ -233,28 +383,54 @@ class VideoRecognizer:
                     track_id, frame.timestamp, frame.timestamp, frame.index, frame.index
                 )
                 self.tracks[track_id] = track
+            if track_id in started:
+                events.append(
+                    Event(
+                        "track_started",
+                        track_id,
+                        frame.timestamp,
+                        frame.index,
+                        first_timestamp=track.first_timestamp,
+                    )
+                )
+            index = index_of[id(det)]
+            quality = qualities[index]
+            obs = Observation(frame.index, frame.timestamp, det, quality)
             track.last_timestamp, track.last_frame = frame.timestamp, frame.index
             track.observations += 1
-            quality = observation_quality(image, det)
-            observed.append((track_id, det, quality))
-            self._keep_crop(track, image, det, quality)
-            if self._wants_embedding(track, quality, frame.timestamp):
-                to_embed.append((track_id, det, quality))
-        self.stats.observations += len(observed)
+            self._keep_crop(track, image, obs)
+            if index in early:
+                absorbed.append((track, obs, early[index]))
+            elif self._wants_embedding(track, quality, frame.timestamp):
+                to_embed.append((track, obs))
+            elif self.options.appearance_gate and quality >= self.options.min_quality:
+                self._hold(track, image, obs)
+            seen.append((track_id, obs))
+        self.stats.observations += len(seen)
 
-        embedded_ids = self._embed(image, frame, to_embed, events)
+        absorbed += self._embed(image, to_embed)
+        embedded = {id(obs) for _, obs, _ in absorbed}
+        for track, obs, vector in absorbed:
+            self._absorb(track, replace(obs, embedded=True), vector, frame, events)
+        for track_id, obs in seen:
+            final = self._final_id(track_id, frame.index)
+            kept = replace(obs, embedded=id(obs) in embedded)
+            self.tracks[final].observed.append(kept)
+            self._by_frame.setdefault(frame.index, []).append((track_id, kept))
+        if not self._keep_frames:
+            self._forget_before(frame.index)
         results = tuple(
             TrackResult(
-                track_id=track_id,
+                track_id=(final := self._final_id(track_id, frame.index)),
                 frame_index=frame.index,
                 timestamp=frame.timestamp,
-                detection=det,
-                quality=quality,
-                person=self.tracks[track_id].person,
-                similarity=self.tracks[track_id].similarity,
-                embedded=track_id in embedded_ids,
+                detection=obs.detection,
+                quality=obs.quality,
+                person=self.tracks[final].person,
+                similarity=self.tracks[final].similarity,
+                embedded=id(obs) in embedded,
             )
-            for track_id, det, quality in observed
+            for track_id, obs in seen
         )
         return FrameResult(frame=frame, tracks=results, events=tuple(events))
 
@@ -263,61 +439,268 @@ class VideoRecognizer:
         events = []
         for track_id in self.tracker.finish():
             if track_id in self.tracks and not self.tracks[track_id].ended:
-                events.append(self._end(track_id, frame))
+                events.append(self._end(track_id, frame, "end"))
         return events
 
-    # --- internals ------------------------------------------------------------------
+    # --- labels for the whole track ----------------------------------------------------
+
+    def _final_id(self, track_id: int, frame_index: int) -> int:
+        while track_id in self._moved and frame_index >= self._moved[track_id][0]:
+            track_id = self._moved[track_id][1]
+        return track_id
+
+    def label(self, result: TrackResult) -> TrackResult:
+        """``result`` as known now: the track its frame belongs to after any split,
+        and that track's identity (which then covers the track from its first frame)."""
+        final = self._final_id(result.track_id, result.frame_index)
+        track = self.tracks.get(final)
+        if track is None:
+            return result
+        return replace(result, track_id=final, person=track.person, similarity=track.similarity)
+
+    def _forget_before(self, frame_index: int) -> None:
+        horizon = frame_index - self._window
+        for index in [i for i in self._by_frame if i < horizon]:
+            del self._by_frame[index]
+        for track in self.tracks.values():
+            if track.observed and track.observed[0].frame_index < horizon:
+                track.observed = [o for o in track.observed if o.frame_index >= horizon]
+
+    def results_at(self, frame_index: int, *, forget: bool = False) -> list[TrackResult]:
+        """The tracked faces of one processed frame, labelled as known now (final
+        tracks after splits, their identities); ``forget`` drops the frame from memory
+        (a live writer that has written it)."""
+        entries = (
+            self._by_frame.pop(frame_index, []) if forget else self._by_frame.get(frame_index, [])
+        )
+        out = []
+        for track_id, obs in entries:
+            final = self._final_id(track_id, obs.frame_index)
+            track = self.tracks[final]
+            out.append(
+                TrackResult(
+                    final,
+                    obs.frame_index,
+                    obs.timestamp,
+                    obs.detection,
+                    obs.quality,
+                    track.person,
+                    track.similarity,
+                    obs.embedded,
+                )
+            )
+        return out
+
+    def frame_tracks(self) -> dict[int, list[TrackResult]]:
+        """Every processed frame's tracked faces with their final labels (frame index →
+        results): what a second annotation pass over a file draws."""
+        return {f: self.results_at(f) for f in sorted(self._by_frame)}
+
+    # --- embedding and gating ----------------------------------------------------------
+
+    def _backfill_start(self, earlier: tuple[tuple[int, int, Detection], ...]) -> None:
+        """Attribute to a just-confirmed track the frames it was matched in while
+        still tentative (its real first frames)."""
+        for track_id, number, det in earlier:
+            if number not in self._recent:
+                continue
+            index, timestamp, qualities = self._recent[number]
+            track = self.tracks.get(track_id)
+            if track is None:
+                track = TrackSummary(track_id, timestamp, timestamp, index, index)
+                self.tracks[track_id] = track
+            obs = Observation(index, timestamp, det, qualities.get(id(det), 0.0))
+            track.observed.insert(0, obs)
+            track.observations += 1
+            track.first_timestamp, track.first_frame = timestamp, index
+            self.stats.observations += 1
+            self._by_frame.setdefault(index, []).append((track_id, obs))
 
     def _wants_embedding(self, track: TrackSummary, quality: float, now: float) -> bool:
         if quality < self.options.min_quality:
             return False
-        if not track.embeddings:
-            return True
+        if not track.embeddings or track.suspect:
+            return True  # a first template, or a suspect to confirm or drop at once
         if now - track.last_embedded < self.options.embed_interval:
             return False
         if len(track.embeddings) < self.options.max_embeddings:
             return True
-        return quality > min(q for q, _ in track.embeddings) * 1.1
+        # a better observation improves the template; with the gate on, a full
+        # template's track is still checked once per interval (is it the same face?)
+        return self.options.appearance_gate or quality > min(q for q, _ in track.embeddings) * 1.1
 
-    def _keep_crop(
-        self, track: TrackSummary, image: np.ndarray, det: Detection, quality: float
-    ) -> None:
+    def _keep_crop(self, track: TrackSummary, image: np.ndarray, obs: Observation) -> None:
         limit = self.options.crops_per_track
         if limit <= 0:
             return
-        if len(track.crops) < limit or quality > track.crops[-1][0]:
-            track.crops.append((quality, _crop(image, det.bbox_xyxy)))
+        if len(track.crops) < limit or obs.quality > track.crops[-1][0]:
+            track.crops.append(
+                (obs.quality, obs.frame_index, _crop(image, obs.detection.bbox_xyxy))
+            )
             track.crops.sort(key=lambda item: -item[0])
             del track.crops[limit:]
 
-    def _embed(
-        self,
-        image: np.ndarray,
-        frame: Frame,
-        items: list[tuple[int, Detection, float]],
-        events: list[Event],
-    ) -> set[int]:
-        if not items:
-            return set()
-        detections = [det for _, det, _ in items]
+    def _hold(self, track: TrackSummary, image: np.ndarray, obs: Observation) -> None:
+        """Keep a small crop of an unembedded observation, to find where a track's
+        face changed if a later embedding disagrees."""
+        left, top, right, bottom = _window(image, obs.detection.bbox_xyxy, 0.5)
+        crop = np.ascontiguousarray(image[top:bottom, left:right])
+        track.pending.append((obs, crop, _shifted(obs.detection, left, top)))
+        del track.pending[: -self._pending_limit]
+
+    def _vectors(self, image: np.ndarray, detections: list[Detection]) -> list[np.ndarray]:
+        """Embeddings of detections in one image (landmarks refined in one batch)."""
+        if not detections:
+            return []
         if self.pipeline.landmarks is not None:
             detections = self.pipeline.landmarks.refine(image, detections)
         faces = self.pipeline.embed(image, detections)
         self.stats.embedded += len(faces)
-        for (track_id, _, quality), face in zip(items, faces, strict=True):
-            track = self.tracks[track_id]
-            track.last_embedded = frame.timestamp
-            track.embeddings.append((quality, face.embedding.vector.astype(np.float32)))
-            track.embeddings.sort(key=lambda item: -item[0])
-            del track.embeddings[self.options.max_embeddings :]
-            weights = np.array([q for q, _ in track.embeddings])
-            fused = (weights[:, None] * np.stack([v for _, v in track.embeddings])).sum(axis=0)
-            fused /= np.linalg.norm(fused) + 1e-12
-            track.template = Embedding(
-                vector=fused.astype(np.float32), model_id=self.pipeline.model_id
+        return [f.embedding.vector.astype(np.float32) for f in faces]
+
+    def _embed_items(self, items: list[tuple[np.ndarray, Detection]]) -> list[np.ndarray]:
+        """Embeddings of (crop, detection in the crop) pairs."""
+        return [v for crop, det in items for v in self._vectors(crop, [det])]
+
+    def _embed(
+        self, image: np.ndarray, items: list[tuple[TrackSummary, Observation]]
+    ) -> list[tuple[TrackSummary, Observation, np.ndarray]]:
+        vectors = self._vectors(image, [obs.detection for _, obs in items])
+        return [(track, obs, v) for (track, obs), v in zip(items, vectors, strict=True)]
+
+    def _embed_crowded(
+        self, image: np.ndarray, detections: list[Detection], qualities: list[float]
+    ) -> dict[int, np.ndarray]:
+        if not self.options.appearance_gate:
+            return {}
+        predicted = {
+            t: box
+            for t, box in self.tracker.predicted().items()
+            if t in self.tracks and self.tracks[t].template is not None
+        }
+        crowded = [
+            i
+            for i in _crowded(predicted, detections, self.tracker.match_iou)
+            if qualities[i] >= self.options.min_quality
+        ]
+        if not crowded:
+            return {}
+        vectors = self._vectors(image, [detections[i] for i in crowded])
+        self.stats.crowded_embeddings += len(vectors)
+        return dict(zip(crowded, vectors, strict=True))
+
+    def _disagrees(self, track_id: int, vector: np.ndarray) -> bool:
+        track = self.tracks.get(track_id)
+        if track is None or track.template is None:
+            return False
+        return float(np.dot(track.template.vector, vector)) < self.gate
+
+    def _absorb(
+        self,
+        track: TrackSummary,
+        obs: Observation,
+        vector: np.ndarray,
+        frame: Frame,
+        events: list[Event],
+    ) -> None:
+        """Add an embedding to its track's template, or gate it out (see the module)."""
+        track = self.tracks[self._final_id(track.track_id, obs.frame_index)]
+        if not self.options.appearance_gate or track.template is None:
+            self._add(track, obs, vector, frame, events)
+            return
+        if not self._disagrees(track.track_id, vector):
+            if track.suspect:
+                self.stats.outliers_dropped += len(track.suspect)
+                track.suspect.clear()
+            self._add(track, obs, vector, frame, events)
+            return
+        # Where did the disagreement begin? Embed the frames held since the last
+        # embedding, and look for the run of disagreeing faces at the end.
+        held = track.pending
+        track.pending = []
+        vectors = self._embed_items([(crop, det) for _, crop, det in held])
+        self.stats.search_embeddings += len(vectors)
+        sequence = sorted(
+            [*track.suspect, *((o, v) for (o, _, _), v in zip(held, vectors, strict=True))],
+            key=lambda item: item[0].frame_index,
+        )
+        sequence.append((obs, vector))
+        start = len(sequence)
+        while start > 0 and self._disagrees(track.track_id, sequence[start - 1][1]):
+            start -= 1
+        run = sequence[start:]
+        if len(run) < 2:
+            track.suspect = run  # a lone disagreement: confirm (or drop) with the next face
+            return
+        track.suspect = []
+        self._split(track, run, frame, events)
+
+    def _add(
+        self,
+        track: TrackSummary,
+        obs: Observation,
+        vector: np.ndarray,
+        frame: Frame,
+        events: list[Event],
+    ) -> None:
+        track.pending.clear()
+        track.last_embedded = max(track.last_embedded, obs.timestamp)
+        track.embeddings.append((obs.quality, vector))
+        track.embeddings.sort(key=lambda item: -item[0])
+        del track.embeddings[self.options.max_embeddings :]
+        if all(v is not vector for _, v in track.embeddings):
+            return  # a check, not better than the template's faces: nothing changes
+        weights = np.array([q for q, _ in track.embeddings]) + 1e-6
+        fused = (weights[:, None] * np.stack([v for _, v in track.embeddings])).sum(axis=0)
+        fused /= np.linalg.norm(fused) + 1e-12
+        track.template = Embedding(vector=fused.astype(np.float32), model_id=self.pipeline.model_id)
+        self._identify(track, frame, events)
+
+    def _split(
+        self,
+        track: TrackSummary,
+        run: list[tuple[Observation, np.ndarray]],
+        frame: Frame,
+        events: list[Event],
+    ) -> None:
+        """Another face took this track's place from ``run[0]``'s frame: end the track
+        before it and give the rest (and the live tracker state) a new track."""
+        first = run[0][0]
+        new_id = self.tracker.split(track.track_id)
+        self.stats.splits += 1
+        self._moved[track.track_id] = (first.frame_index, new_id)
+        new = TrackSummary(
+            new_id,
+            first.timestamp,
+            track.last_timestamp,
+            first.frame_index,
+            track.last_frame,
+            split_from=track.track_id,
+        )
+        keep = [o for o in track.observed if o.frame_index < first.frame_index]
+        new.observed = [o for o in track.observed if o.frame_index >= first.frame_index]
+        track.observed = keep
+        moved = track.observations - len(keep)
+        new.observations, track.observations = moved, len(keep)
+        new.crops = [c for c in track.crops if c[1] >= first.frame_index]
+        track.crops = [c for c in track.crops if c[1] < first.frame_index]
+        if keep:
+            track.last_timestamp, track.last_frame = keep[-1].timestamp, keep[-1].frame_index
+        self.tracks[new_id] = new
+        events.append(self._end(track.track_id, None, "appearance"))
+        events[-1] = replace(events[-1], timestamp=frame.timestamp, frame_index=frame.index)
+        events.append(
+            Event(
+                "track_started",
+                new_id,
+                frame.timestamp,
+                frame.index,
+                first_timestamp=first.timestamp,
+                split_from=track.track_id,
             )
-            self._identify(track, frame, events)
-        return {track_id for track_id, _, _ in items}
+        )
+        for obs, vector in run:
+            self._add(new, obs, vector, frame, events)
 
     def _identify(self, track: TrackSummary, frame: Frame, events: list[Event]) -> None:
         if self.gallery is None or self.threshold is None or track.template is None:
@@ -343,12 +726,16 @@ class VideoRecognizer:
                     person=found.person,
                     similarity=track.similarity,
                     threshold=self.threshold.similarity,
+                    first_timestamp=track.first_timestamp,
                 )
             )
 
-    def _end(self, track_id: int, frame: Frame | None) -> Event:
+    def _end(self, track_id: int, frame: Frame | None, reason: str) -> Event:
         track = self.tracks[track_id]
         track.ended = True
+        track.end_reason = reason
+        track.pending.clear()
+        track.suspect.clear()
         return Event(
             "track_ended",
             track_id,
@@ -356,10 +743,11 @@ class VideoRecognizer:
             track.last_frame if frame is None else frame.index,
             person=track.person,
             similarity=track.similarity,
-            first_timestamp=round(track.first_timestamp, 3),
+            first_timestamp=track.first_timestamp,
             last_timestamp=round(track.last_timestamp, 3),
             observations=track.observations,
             embeddings=len(track.embeddings),
+            reason=reason,
         )
 
 

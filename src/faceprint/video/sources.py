@@ -39,7 +39,7 @@ class Frame:
     Attributes:
         index: the frame's number among the frames decoded from the source (0-based,
             counting frames skipped by the stride).
-        timestamp: seconds since the start of the source (presentation time; for live
+        timestamp: seconds since the source's first frame (presentation time; for live
             sources, continuous across reconnections).
         pixels: H×W×3 uint8 RGB.
     """
@@ -209,9 +209,10 @@ class VideoSource:
                     failures = 0
                     if frame.pts is not None and frame.time_base is not None:
                         pts = float(frame.pts * frame.time_base)
-                        if self.live:  # streams may start at any pts
-                            first_pts = pts if first_pts is None else first_pts
-                            pts = pts - first_pts
+                        # sources may start at any pts (streams; files with a start
+                        # offset): the first frame is at 0, as a player shows it
+                        first_pts = pts if first_pts is None else first_pts
+                        pts = pts - first_pts
                     else:
                         pts = time.monotonic() - started
                     stamp = offset + pts
