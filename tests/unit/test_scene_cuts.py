@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from tests.lfw_photos import photo
@@ -82,3 +83,29 @@ def test_crowded_detections_are_those_two_tracks_could_take() -> None:
         1,
     ]
     assert _crowded({}, between, 0.2) == []
+
+
+def test_a_cut_between_scenes_of_alike_colours_is_a_spike() -> None:
+    """Two backdrops with the same colour statistics: the histogram barely moves, the
+    content changes at once after a steady shot."""
+
+    def scene(seed: int, dx: int) -> np.ndarray:
+        small = np.random.default_rng(seed).integers(40, 200, size=(9, 16, 3)).astype(np.uint8)
+        big = cv2.resize(small, (360, 180), interpolation=cv2.INTER_CUBIC)
+        return np.ascontiguousarray(big[:, dx : dx + 320])
+
+    detector = SceneCutDetector()
+    steady = [detector.score(scene(1, k)) for k in range(5)]
+    assert not any(s.cut for s in steady)
+    after = detector.score(scene(2, 5))
+    assert after.histogram < 0.3 and after.cut
+
+
+def test_a_steady_pan_is_no_spike() -> None:
+    detector = SceneCutDetector()
+    image = np.ascontiguousarray(photo("Tony_Blair"))
+    wide = np.concatenate([image, image[:, ::-1], image], axis=1)
+    scores = [
+        detector.score(np.ascontiguousarray(wide[:, 20 * k : 20 * k + 250])) for k in range(12)
+    ]
+    assert not any(s.cut for s in scores)

@@ -75,12 +75,15 @@ def paste(canvas: ImageArray, photo: ImageArray, x: int, y: int) -> BBox:
     return (x + _FACE[0] * s, y + _FACE[1] * s, x + _FACE[2] * s, y + _FACE[3] * s)
 
 
-def shots(people: list[tuple[str, Path]], *, frames_each: int, seed: int = 0) -> Clip:
+def shots(
+    people: list[tuple[str, Path]], *, frames_each: int, seed: int = 0, new_scenes: bool = False
+) -> Clip:
     """Hard cuts between people at the same spot: one shot of ``frames_each`` frames
-    per (person, photo), the photo drifting a few pixels as a hand-held camera would."""
-    base = background(seed)
+    per (person, photo), the photo drifting a few pixels as a hand-held camera would.
+    With ``new_scenes`` every shot has its own backdrop (a cut between scenes)."""
     clip = Clip([], [])
-    for person, path in people:
+    for shot, (person, path) in enumerate(people):
+        base = background(seed + shot if new_scenes else seed)
         photo = load_image(path)
         for k in range(frames_each):
             canvas = base.copy()

@@ -65,7 +65,7 @@ def first_named(named: dict[str, list[int]], person: str, after: int) -> int | N
     return min(later) if later else None
 
 
-def cut_clip() -> tuple[Clip, list[tuple[str, int]]]:
+def cut_clip(new_scenes: bool = False) -> tuple[Clip, list[tuple[str, int]]]:
     a, b, c = ENROLLED
     people = [
         (a, photos(a)[2]),
@@ -75,15 +75,21 @@ def cut_clip() -> tuple[Clip, list[tuple[str, int]]]:
         (a, photos(a)[3]),
     ]
     starts = [(person, k * SHOT) for k, (person, _) in enumerate(people)]
-    return shots(people, frames_each=SHOT), starts
+    return shots(people, frames_each=SHOT, new_scenes=new_scenes), starts
 
 
-@pytest.mark.parametrize("scene_cuts", [True, False], ids=["cuts+gate", "gate-only"])
-def test_hard_cuts_at_the_same_spot_never_carry_a_name(
-    pipeline, gallery_path, tmp_path, scene_cuts
+@pytest.mark.parametrize(
+    ("new_scenes", "scene_cuts"),
+    [(False, True), (False, False), (True, True)],
+    ids=["same-spot", "same-spot-gate-only", "new-scenes"],
+)
+def test_hard_cuts_never_carry_a_name(
+    pipeline, gallery_path, tmp_path, new_scenes, scene_cuts
 ) -> None:
-    clip, starts = cut_clip()
+    clip, starts = cut_clip(new_scenes)
     recognizer = recognise(pipeline, gallery_path, clip, tmp_path, scene_cuts=scene_cuts)
+    if new_scenes:  # every cut between scenes is found (and ends the track)
+        assert recognizer.stats.scene_cuts == len(starts) - 1
     wrong, named = attribution(clip, recognizer.frame_tracks())
     assert wrong == []
     for person, start in starts:
@@ -277,3 +283,35 @@ def test_a_live_run_keeps_only_recent_frames(pipeline, gallery_path, tmp_path) -
         assert [(r.track_id, r.person) for r in runs[False][index]] == [
             (r.track_id, r.person) for r in runs[True][index]
         ]
+
+
+def test_an_interrupted_step_loses_no_event(pipeline, gallery_path, tmp_path) -> None:
+    """Ctrl-C in the middle of a frame, just after its scene cut ended a track: the
+    track's end is still reported by ``finish``, once."""
+    clip, _ = cut_clip(new_scenes=True)
+    video = clip.write(tmp_path / "clip.mp4")
+    calls = {"n": 0}
+    real = pipeline.detector.detect
+
+    def detect(image):
+        calls["n"] += 1
+        if calls["n"] == SHOT + 1:  # the first frame after the first cut
+            raise KeyboardInterrupt
+        return real(image)
+
+    events = []
+    with Gallery.open(gallery_path, create=False) as g, VideoSource(video) as source:
+        recognizer = VideoRecognizer(pipeline, g, options=VideoOptions(fps=None), frame_rate=FPS)
+        pipeline.detector.detect = detect
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                for result in recognize_video(pipeline, g, source, recognizer=recognizer):
+                    events += [e.as_dict() for e in result.events]
+        finally:
+            del pipeline.detector.detect
+        events += [e.as_dict() for e in recognizer.finish(None)]
+    from tests.video.test_video_recognition import check_events
+
+    check_events(events)
+    ended = [e for e in events if e["event"] == "track_ended"]
+    assert any(e["reason"] == "scene_cut" and e["person"] == ENROLLED[0] for e in ended)

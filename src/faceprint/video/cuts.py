@@ -10,12 +10,14 @@ processed before it, both on a small copy (``width`` px wide, in HSV):
 - **colour-distribution change**: the Bhattacharyya distance between the two frames'
   hue–saturation–value histograms (0 for the same distribution, 1 for disjoint ones).
 
-A cut is declared when *both* exceed their thresholds: a fast pan or a person
-walking close to the camera changes the content but keeps the colours, and a light
-switched on changes the colours of every pixel but not much else when the histogram
-stays alike. A cut between two shots of the same place (same background, same light,
-another person) can pass under both: appearance gating in the recogniser
-(:mod:`faceprint.video.recognizer`) catches those.
+A cut is declared when the content changed by at least its threshold and either the
+colours changed too (histogram distance over its threshold) or the change is a spike:
+at least ``spike_ratio`` (3, PySceneDetect's ``AdaptiveDetector`` default) times the
+mean content change of the frames just before. A fast pan changes the content of
+every frame (no spike) but keeps the colours; a cut between two scenes of alike
+colours is still a spike after a steady shot. A cut between two shots of the same
+place (same background, same light, another person) can pass under both: appearance
+gating in the recogniser (:mod:`faceprint.video.recognizer`) catches those.
 
 PySceneDetect itself was not taken as a dependency: its releases require the GUI
 build of OpenCV (``opencv-python``), which clashes with the headless build faceprint
@@ -25,6 +27,7 @@ depends on. Each frame costs a resize to ``width`` px and two histogram passes
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 import cv2
@@ -46,7 +49,7 @@ class CutScore:
     Attributes:
         content: mean absolute HSV difference, 0–255.
         histogram: Bhattacharyya distance between HSV histograms, 0–1.
-        cut: both over the detector's thresholds.
+        cut: a cut by the detector's rule (see the module).
     """
 
     content: float
@@ -61,23 +64,30 @@ class SceneCutDetector:
     Attributes:
         content_threshold: least mean absolute HSV change (0–255) of a cut.
         histogram_threshold: least Bhattacharyya distance of the HSV histograms.
+        spike_ratio: a content change this many times the recent mean is a cut
+            whatever the colours.
         width: the frames are compared at this width (aspect kept).
     """
 
     content_threshold: float = 27.0
     histogram_threshold: float = 0.3
+    spike_ratio: float = 3.0
     width: int = 96
     _previous: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    _recent: deque[float] = field(default_factory=lambda: deque(maxlen=4), repr=False)
 
     def __post_init__(self) -> None:
         if self.content_threshold < 0 or not 0 <= self.histogram_threshold <= 1:
             raise ConfigError("cut thresholds: content ≥ 0, histogram in [0, 1]")
+        if self.spike_ratio <= 1:
+            raise ConfigError(f"spike_ratio must be above 1, got {self.spike_ratio}")
         if self.width < 8:
             raise ConfigError(f"cut detector width must be at least 8 px, got {self.width}")
 
     def reset(self) -> None:
         """Forget the previous frame (a new source, or a reconnection)."""
         self._previous = None
+        self._recent.clear()
 
     def score(self, pixels: ImageArray) -> CutScore:
         """Compare ``pixels`` (RGB uint8) with the previous frame and remember it.
@@ -95,6 +105,7 @@ class SceneCutDetector:
         hist = np.asarray(hist, np.float32) / max(float(hist.sum()), 1.0)
         previous, self._previous = self._previous, (hsv, hist)
         if previous is None or previous[0].shape != hsv.shape:
+            self._recent.clear()
             return CutScore(0.0, 0.0, False)
         old_hsv, old_hist = previous
         delta = cv2.absdiff(hsv, old_hsv).astype(np.float32)
@@ -102,5 +113,11 @@ class SceneCutDetector:
         hue = np.minimum(delta[..., 0], 180.0 - delta[..., 0]) * (255.0 / 90.0)
         content = float((hue.mean() + delta[..., 1].mean() + delta[..., 2].mean()) / 3.0)
         distance = float(cv2.compareHist(old_hist, hist, cv2.HISTCMP_BHATTACHARYYA))
-        cut = content >= self.content_threshold and distance >= self.histogram_threshold
+        recent = list(self._recent)
+        spike = len(recent) >= 2 and content >= self.spike_ratio * (sum(recent) / len(recent))
+        cut = content >= self.content_threshold and (distance >= self.histogram_threshold or spike)
+        if cut:
+            self._recent.clear()  # a new shot: its own history
+        else:
+            self._recent.append(content)
         return CutScore(content, distance, cut)

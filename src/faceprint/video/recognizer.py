@@ -212,6 +212,7 @@ class TrackSummary:
     ended: bool = False
     end_reason: str | None = None
     split_from: int | None = None
+    announced: bool = False  # its track_started event was emitted
     observed: list[Observation] = field(default_factory=list)
     # gating state: recent unembedded observations (crop, detection in the crop), and
     # embeddings that disagreed with the template, awaiting confirmation
@@ -320,6 +321,7 @@ class VideoRecognizer:
         self.gate = pipeline.verification_threshold(fmr=options.gate_fmr).similarity
         # old track id → (first frame moved, new track id), one per split
         self._moved: dict[int, tuple[int, int]] = {}
+        self._unsent: list[Event] = []
         # processed frame index → (track id when observed, observation)
         self._by_frame: dict[int, list[tuple[int, Observation]]] = {}
         # tracker frame number → (frame index, timestamp, quality by detection id)
@@ -340,10 +342,20 @@ class VideoRecognizer:
     # --- the per-frame step ------------------------------------------------------------
 
     def process(self, frame: Frame) -> FrameResult:
-        """Detect, track, embed where it pays, identify where the template improved."""
-        self.stats.frames_processed += 1
-        image = frame.pixels
+        """Detect, track, embed where it pays, identify where the template improved.
+
+        If the step is interrupted (Ctrl-C), the events it had already decided (a
+        track ended at a cut, a track started) are kept for :meth:`finish`, so the
+        event log stays whole."""
         events: list[Event] = []
+        try:
+            return self._step(frame, events)
+        except BaseException:
+            self._unsent.extend(events)
+            raise
+
+    def _step(self, frame: Frame, events: list[Event]) -> FrameResult:
+        image = frame.pixels
         if self.cuts is not None and self.cuts.score(image).cut:
             self.stats.scene_cuts += 1
             for track_id in self.tracker.finish():
@@ -393,6 +405,7 @@ class VideoRecognizer:
                         first_timestamp=track.first_timestamp,
                     )
                 )
+                track.announced = True
             index = index_of[id(det)]
             quality = qualities[index]
             obs = Observation(frame.index, frame.timestamp, det, quality)
@@ -432,14 +445,17 @@ class VideoRecognizer:
             )
             for track_id, obs in seen
         )
+        self.stats.frames_processed += 1  # counted once complete (an interrupt may stop it)
         return FrameResult(frame=frame, tracks=results, events=tuple(events))
 
     def finish(self, frame: Frame | None) -> list[Event]:
-        """End every open track (the source ended or the run was interrupted)."""
-        events = []
-        for track_id in self.tracker.finish():
-            if track_id in self.tracks and not self.tracks[track_id].ended:
-                events.append(self._end(track_id, frame, "end"))
+        """End every open track (the source ended or the run was interrupted); the
+        events of an interrupted step come first."""
+        events, self._unsent = self._unsent, []
+        self.tracker.finish()
+        for track in list(self.tracks.values()):
+            if track.announced and not track.ended:
+                events.append(self._end(track.track_id, frame, "end"))
         return events
 
     # --- labels for the whole track ----------------------------------------------------
@@ -699,6 +715,7 @@ class VideoRecognizer:
                 split_from=track.track_id,
             )
         )
+        new.announced = True
         for obs, vector in run:
             self._add(new, obs, vector, frame, events)
 
