@@ -244,20 +244,25 @@ def test_a_noisy_face_is_low_passed_in_its_region_only() -> None:
     assert restore_face(grainy, BOX, report, RestorationPolicy(denoise=False))[1] == ()
 
 
-def test_a_dark_face_is_brightened_and_smoothed_only_with_sensor_noise() -> None:
+def test_a_dark_face_is_restored_only_when_brightening_lifts_its_noise() -> None:
+    from faceprint.eval.degrade import degrade
+
     clean = photo("Abdullah_Gul")
-    low_light = noisy(dark(clean, 0.2), 3.0)
-    report = assess_degradation(low_light, BOX)
-    assert "low_light" in report.detected and report.noise >= 1.0
-    out, steps = restore_face(low_light, BOX, report, RestorationPolicy())
+    # very low light: brightened, its shot noise passes the noise limit
+    night = degrade(clean, "low_light:3", seed=1)
+    report = assess_degradation(night, BOX)
+    assert "low_light" in report.detected and "noise" not in report.detected
+    out, steps = restore_face(night, BOX, report, RestorationPolicy())
     assert steps == ("brighten", "denoise")
-    assert out[FACE].mean() > 2.0 * low_light[FACE].mean()
-    # a dark photo without sensor noise (a dark face, a dim but clean capture) stays
-    dim = dark(clean, 0.2)
-    quiet = assess_degradation(dim, BOX)
-    assert "low_light" in quiet.detected and quiet.noise < 1.0
-    out, steps = restore_face(dim, BOX, quiet, RestorationPolicy())
-    assert out is dim and steps == ()
+    assert out[FACE].mean() > 2.0 * night[FACE].mean()
+    assert restore_face(night, BOX, report, RestorationPolicy(denoise=False))[1] == ()
+    # dim light (noise stays under the limit once brightened), and a dark but clean
+    # photo: left alone
+    for image in (degrade(clean, "low_light:1", seed=1), dark(clean, 0.2)):
+        report = assess_degradation(image, BOX)
+        assert "low_light" in report.detected
+        out, steps = restore_face(image, BOX, report, RestorationPolicy())
+        assert out is image and steps == ()
 
 
 # --- detection retries ---------------------------------------------------------------

@@ -238,6 +238,7 @@ def estimate_motion_blur(
 
 
 _IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
+_CHANNEL_MEAN = np.full((1, 3), 1.0 / 3.0, dtype=np.float32)
 
 
 def estimate_noise(image: ImageArray) -> float:
@@ -247,17 +248,26 @@ def estimate_noise(image: ImageArray) -> float:
     pixels = np.asarray(image, dtype=np.float32)
     if min(pixels.shape[:2]) < 16:  # too few pixels to tell noise from detail
         return 0.0
-    grey = pixels.mean(axis=2) if pixels.ndim == 3 else pixels
+    grey = cv2.transform(pixels, _CHANNEL_MEAN) if pixels.ndim == 3 else pixels
     structure = cv2.GaussianBlur(
         np.abs(cv2.Sobel(grey, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(grey, cv2.CV_32F, 0, 1)),
         (0, 0),
         2.0,
     )[2:-2, 2:-2]
-    flat = structure <= np.median(structure)
+    values = structure.ravel()
+    middle = values.size // 2
+    if values.size % 2:
+        median = float(np.partition(values, middle)[middle])
+    else:
+        part = np.partition(values, (middle - 1, middle))
+        median = float(part[middle - 1] + part[middle]) / 2.0
+    flat = np.ascontiguousarray(structure <= median, dtype=np.uint8)
     # filter2D filters every channel at once; the mask cancels planes and ridges
     response = np.abs(cv2.filter2D(pixels, -1, _IMMERKAER, borderType=cv2.BORDER_REFLECT))
-    response = response[2:-2, 2:-2]
-    return float(np.sqrt(np.pi / 2.0) * response[flat].mean() / 6.0)
+    response = np.ascontiguousarray(response[2:-2, 2:-2])
+    channels = 1 if response.ndim == 2 else response.shape[2]
+    mean = sum(cv2.mean(response, mask=flat)[:channels]) / channels  # same count per channel
+    return float(np.sqrt(np.pi / 2.0) * mean / 6.0)
 
 
 _LADDER = np.geomspace(1.0, 12.0, 13)

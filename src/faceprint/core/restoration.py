@@ -9,11 +9,11 @@ degradation it undoes on that face, and a clean face is passed through untouched
   physical checks agree that the blur is real (see :func:`_plausible_deblur`);
 - **JPEG blocking** (block steps twice the in-block steps) → a σ = 1 px Gaussian on
   the face region;
-- **sensor noise, or low light** (noise σ past its limit; or a dark face with at
-  least one grey level of noise) → a Gaussian low-pass of one pixel of the
-  embedder's input (σ = face width / 112) on the face region, after brightening it
-  to mid-grey when it is dark: the embedding models react to pixel-level noise that
-  this removes, while the identity cues they use are coarser;
+- **sensor noise** (noise σ past its limit) → a Gaussian low-pass of one pixel of
+  the embedder's input (σ = face width / 112) on the face region: the embedding
+  models react to pixel-level noise that this removes, while the identity cues they
+  use are coarser; **low light** (a dark face whose noise, once brightened to
+  mid-grey, passes the noise limit) → brightened, then the same low-pass;
 - **no face found** → detection is retried on a denoised copy (noisy images), a
   brightened copy (dark images) and, when brightening lifted the hidden noise, a
   brightened and denoised one, chosen by the same measures on the whole image; the
@@ -51,12 +51,10 @@ class RestorationPolicy:
             of a dark or noisy image.
         deblock: smooth faces with strong JPEG blocking (a Gaussian of σ = 1 px on
             the face region, which melts the 8×8 block edges).
-        denoise: low-pass noisy faces, and dark ones with sensor noise (a Gaussian
-            of σ = face width / 112, one pixel of the embedder's aligned input),
-            brightening the dark ones first.
-        dark_noise: a dark face is brightened and smoothed only when its noise σ
-            is at least this many grey levels: a capture in low light, not a dark
-            but clean photo (JPEG leaves well under one level of noise).
+        denoise: low-pass noisy faces (a Gaussian of σ = face width / 112, one
+            pixel of the embedder's aligned input), and dark faces whose sensor
+            noise brightening lifts past the noise limit (brightened, then
+            low-passed).
         noise_to_signal: Wiener regularisation (noise-to-signal power ratio); larger
             is smoother and rings less.
         max_variation_gain: a deconvolution that multiplies the face region's total
@@ -69,7 +67,6 @@ class RestorationPolicy:
     retry_detection: bool = True
     deblock: bool = True
     denoise: bool = True
-    dark_noise: float = 1.0
     noise_to_signal: float = 0.01
     max_variation_gain: float = 2.0
     limits: DegradationLimits = field(default_factory=DegradationLimits)
@@ -143,19 +140,27 @@ def restore_face(
     if policy.deblock and "compression" in detected:
         region = np.ascontiguousarray(cv2.GaussianBlur(region, (0, 0), 1.0))
         steps.append("deblock")
-    dark = "low_light" in detected and report.noise >= policy.dark_noise
-    if policy.denoise and ("noise" in detected or dark):
-        if dark:
-            region = _brighten(region)
-            steps.append("brighten")
-        sigma = max(0.5, (bbox[2] - bbox[0]) / _EMBEDDER_WIDTH)
-        region = np.ascontiguousarray(cv2.GaussianBlur(region, (0, 0), sigma))
+    if policy.denoise and "noise" in detected:
+        region = _low_pass(region, bbox)
         steps.append("denoise")
+    elif policy.denoise and "low_light" in detected:
+        # a dark face is restored only when brightening it lifts its sensor noise past
+        # the noise limit (as for detection retries): then brighten, then low-pass;
+        # a dark but clean photo, or a mildly dark one, is left alone
+        brighter = _brighten(region)
+        if estimate_noise(_centre_patch(brighter)) >= policy.limits.noise:
+            region = _low_pass(brighter, bbox)
+            steps += ["brighten", "denoise"]
     if not steps:
         return image, ()
     restored = np.array(image, copy=True)
     restored[top:bottom, left:right] = region
     return restored, tuple(steps)
+
+
+def _low_pass(region: ImageArray, bbox: BBox) -> ImageArray:
+    sigma = max(0.5, (bbox[2] - bbox[0]) / _EMBEDDER_WIDTH)
+    return np.ascontiguousarray(cv2.GaussianBlur(region, (0, 0), sigma))
 
 
 def _grey(image: ImageArray) -> np.ndarray:
