@@ -9,8 +9,9 @@ against the gallery. The identity is the track's, from its first frame to its la
 A track must therefore never hold two people. Three guards keep it to one:
 
 - **Scene cuts** (:class:`~faceprint.video.cuts.SceneCutDetector`) end every track.
-- **Appearance gating of the template.** Each new embedding of a track is compared
-  with the track's template at the 1:1 threshold (FMR 1e-3). One that disagrees is
+- **Appearance gating of the template.** Each new embedding of a track (and, once
+  its template is full, one check per ``embed_interval``) is compared with the
+  track's template at the 1:1 threshold (FMR 1e-3). One that disagrees is
   not averaged in: the track's recent observations since its last embedding (kept as
   small crops) are embedded to find where the disagreement began, and when at least
   two consecutive embeddings disagree the track is *split* there: the old track ends
