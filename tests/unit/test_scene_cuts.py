@@ -9,7 +9,7 @@ from tests.lfw_photos import photo
 
 from faceprint.errors import ConfigError
 from faceprint.video.cuts import SceneCutDetector
-from faceprint.video.recognizer import _crowded
+from faceprint.video.observations import crowded as _crowded
 
 
 def frame(person: str, dx: int = 0, gain: float = 1.0) -> np.ndarray:

@@ -26,13 +26,8 @@ from typing import Any
 from faceprint.gallery import Gallery
 from faceprint.pipeline import FacePipeline
 from faceprint.video.outputs import EventLog, VideoWriter, annotate, save_unknown, summarize
-from faceprint.video.recognizer import (
-    FrameResult,
-    VideoOptions,
-    VideoRecognizer,
-    VideoStats,
-    recognize_video,
-)
+from faceprint.video.recognizer import VideoRecognizer, recognize_video
+from faceprint.video.records import FrameResult, VideoOptions, VideoStats
 from faceprint.video.sources import Frame, SourceInfo, VideoSource
 
 __all__ = ["LookaheadWriter", "VideoReport", "annotate_file", "run_video"]

@@ -16,7 +16,7 @@ from PIL import Image
 
 from faceprint.errors import VideoError
 from faceprint.types import ImageArray
-from faceprint.video.recognizer import Event, TrackResult, TrackSummary
+from faceprint.video.records import Event, TrackResult, TrackSummary
 
 log = logging.getLogger(__name__)
 

@@ -41,258 +41,42 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
-import cv2
 import numpy as np
 
-from faceprint.core.boxes import iou_matrix
-from faceprint.core.quality import crop_measures
-from faceprint.errors import ConfigError
 from faceprint.gallery import Gallery
 from faceprint.pipeline import FacePipeline
-from faceprint.types import BBox, Detection, Embedding, Threshold
+from faceprint.types import Detection, Embedding, Threshold
 from faceprint.video.cuts import SceneCutDetector
+from faceprint.video.observations import crop, crowded, observation_quality, shifted, window
+from faceprint.video.records import (
+    Event,
+    FrameResult,
+    Observation,
+    TrackResult,
+    TrackSummary,
+    VideoOptions,
+    VideoStats,
+)
 from faceprint.video.sources import Frame, VideoSource
 from faceprint.video.tracking import FaceTracker
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class VideoOptions:
-    """How video is processed.
-
-    Attributes:
-        fps: frames per second of video to process (``None``: every frame).
-        embed_interval: least time between two embeddings of one track (seconds).
-        max_embeddings: best observations a track's template is fused from.
-        min_quality: observations below this quality are never embedded.
-        lost_seconds: how long a track may go unseen before it ends.
-        collection: the gallery collection to search (``None``: all).
-        k: candidates kept per identification.
-        threshold, fpir: the open-set threshold (default FPIR 1 % for the gallery size).
-        crops_per_track: best face crops kept per track (for ``save_unknown``).
-        scene_cuts: end every track at a scene cut.
-        appearance_gate: split a track whose faces disagree, and veto crowded
-            pairings by appearance (see the module's description).
-        gate_fmr: the FMR of the 1:1 threshold the gate compares at.
-        lookahead_seconds: how long the live writer holds frames before writing them
-            with their tracks' identities (files are annotated in a second pass).
-    """
-
-    fps: float | None = 10.0
-    embed_interval: float = 0.4
-    max_embeddings: int = 5
-    min_quality: float = 0.15
-    lost_seconds: float = 1.0
-    collection: str | None = None
-    k: int = 3
-    threshold: float | None = None
-    fpir: float | None = None
-    crops_per_track: int = 3
-    scene_cuts: bool = True
-    appearance_gate: bool = True
-    gate_fmr: float = 1e-3
-    lookahead_seconds: float = 2.0
-
-    def __post_init__(self) -> None:
-        if self.fps is not None and self.fps <= 0:
-            raise ConfigError(f"fps must be positive, got {self.fps}")
-        if self.max_embeddings < 1 or self.k < 1:
-            raise ConfigError("max_embeddings and k must be at least 1")
-        if not 0 < self.gate_fmr < 1:
-            raise ConfigError(f"gate_fmr must be in (0, 1), got {self.gate_fmr}")
-        if self.lookahead_seconds < 0:
-            raise ConfigError("lookahead_seconds must not be negative")
-
-
-@dataclass(frozen=True, slots=True)
-class TrackResult:
-    """One tracked face in one frame, with its track's identity."""
-
-    track_id: int
-    frame_index: int
-    timestamp: float
-    detection: Detection
-    quality: float
-    person: str | None
-    similarity: float | None
-    embedded: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """``track_started``, ``identified`` or ``track_ended`` (see :meth:`as_dict`).
-
-    ``timestamp`` is when the event was known (events come in time order);
-    ``first_timestamp`` is when its track began, which for a split track or a
-    back-filled identity is earlier.
-    """
-
-    kind: str
-    track_id: int
-    timestamp: float
-    frame_index: int
-    person: str | None = None
-    similarity: float | None = None
-    threshold: float | None = None
-    first_timestamp: float | None = None
-    last_timestamp: float | None = None
-    observations: int | None = None
-    embeddings: int | None = None
-    reason: str | None = None
-    split_from: int | None = None
-
-    def as_dict(self) -> dict[str, object]:
-        out: dict[str, object] = {
-            "event": self.kind,
-            "track_id": self.track_id,
-            "timestamp": round(self.timestamp, 3),
-            "frame": self.frame_index,
-        }
-        if self.first_timestamp is not None:
-            out["first_timestamp"] = round(self.first_timestamp, 3)
-        if self.kind == "track_started" and self.split_from is not None:
-            out["split_from"] = self.split_from
-        if self.kind != "track_started":
-            out["person"] = self.person
-            out["similarity"] = None if self.similarity is None else round(self.similarity, 4)
-        if self.kind == "identified":
-            out["threshold"] = None if self.threshold is None else round(self.threshold, 4)
-        if self.kind == "track_ended":
-            out["last_timestamp"] = self.last_timestamp
-            out["observations"] = self.observations
-            out["embeddings"] = self.embeddings
-            out["reason"] = self.reason
-        return out
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class FrameResult:
-    """A processed frame: its tracked faces and the events it caused (in order)."""
-
-    frame: Frame
-    tracks: tuple[TrackResult, ...]
-    events: tuple[Event, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """A track's face in one processed frame."""
-
-    frame_index: int
-    timestamp: float
-    detection: Detection
-    quality: float
-    embedded: bool = False
-
-
-@dataclass(slots=True, eq=False)
-class TrackSummary:
-    """A finished (or still running) track: when it was seen and who it is.
-
-    ``observed`` holds every frame of the track (embedded or not); ``end_reason`` is
-    ``left`` (unseen for ``lost_seconds``), ``scene_cut``, ``appearance`` (split:
-    another face took its place; the new track's ``split_from`` is this one) or
-    ``end`` (the source ended or the run stopped).
-    """
-
-    track_id: int
-    first_timestamp: float
-    last_timestamp: float
-    first_frame: int
-    last_frame: int
-    observations: int = 0
-    person: str | None = None
-    similarity: float | None = None
-    template: Embedding | None = None
-    embeddings: list[tuple[float, np.ndarray]] = field(default_factory=list)
-    crops: list[tuple[float, int, np.ndarray]] = field(default_factory=list)
-    last_embedded: float = -math.inf
-    ended: bool = False
-    end_reason: str | None = None
-    split_from: int | None = None
-    announced: bool = False  # its track_started event was emitted
-    observed: list[Observation] = field(default_factory=list)
-    # gating state: recent unembedded observations (crop, detection in the crop), and
-    # embeddings that disagreed with the template, awaiting confirmation
-    pending: list[tuple[Observation, np.ndarray, Detection]] = field(default_factory=list)
-    suspect: list[tuple[Observation, np.ndarray]] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class VideoStats:
-    """Counters for the run (for progress and benchmarks)."""
-
-    frames_decoded: int = 0
-    frames_processed: int = 0
-    observations: int = 0
-    embedded: int = 0
-    identifications: int = 0
-    scene_cuts: int = 0
-    splits: int = 0
-    outliers_dropped: int = 0
-    crowded_embeddings: int = 0
-    vetoes: int = 0
-    search_embeddings: int = 0
-
-
-def observation_quality(image: np.ndarray, detection: Detection) -> float:
-    """A cheap quality in [0, 1]: detector score × size × sharpness × frontality."""
-    x1, y1, x2, y2 = detection.bbox_xyxy
-    h, w = image.shape[:2]
-    side = min(x2 - x1, y2 - y1)
-    size = min(1.0, max(0.0, side) / 112.0)
-    ix1, iy1 = max(0, int(x1)), max(0, int(y1))
-    ix2, iy2 = min(w, math.ceil(x2)), min(h, math.ceil(y2))
-    if ix2 - ix1 < 4 or iy2 - iy1 < 4:
-        return 0.0
-    crop = np.asarray(
-        cv2.resize(image[iy1:iy2, ix1:ix2], (64, 64), interpolation=cv2.INTER_AREA), np.uint8
-    )
-    sharpness = min(1.0, crop_measures(crop)[0] / 0.3)
-    points = detection.landmarks_array()
-    eye_mid = (points[0] + points[1]) / 2
-    eye_dist = float(np.linalg.norm(points[1] - points[0])) + 1e-6
-    offset = abs(float(points[2][0] - eye_mid[0])) / eye_dist  # 0 frontal, ~0.5 in profile
-    frontal = max(0.0, 1.0 - 2.0 * offset)
-    return float(detection.score * size * (0.3 + 0.7 * sharpness) * (0.3 + 0.7 * frontal))
-
-
-def _window(image: np.ndarray, box: BBox, margin: float) -> tuple[int, int, int, int]:
-    x1, y1, x2, y2 = box
-    mw, mh = (x2 - x1) * margin, (y2 - y1) * margin
-    h, w = image.shape[:2]
-    return max(0, int(x1 - mw)), max(0, int(y1 - mh)), min(w, int(x2 + mw)), min(h, int(y2 + mh))
-
-
-def _crop(image: np.ndarray, box: BBox, margin: float = 0.3) -> np.ndarray:
-    ix1, iy1, ix2, iy2 = _window(image, box, margin)
-    return np.ascontiguousarray(image[iy1:iy2, ix1:ix2])
-
-
-def _shifted(det: Detection, dx: float, dy: float) -> Detection:
-    x1, y1, x2, y2 = det.bbox_xyxy
-    points = tuple((x - dx, y - dy) for x, y in det.landmarks_array().tolist())
-    return replace(
-        det,
-        bbox_xyxy=(x1 - dx, y1 - dy, x2 - dx, y2 - dy),
-        landmarks_5=points,  # type: ignore[arg-type]
-    )
-
-
-def _crowded(predicted: dict[int, BBox], detections: list[Detection], min_iou: float) -> list[int]:
-    """Indices of detections that could be matched (IoU above ``min_iou``) to more
-    than one track, or to a track that could take more than one detection: where IoU
-    alone may hand a face to the wrong track."""
-    if len(detections) < 1 or len(predicted) < 1 or len(predicted) + len(detections) < 3:
-        return []
-    boxes = [d.bbox_xyxy for d in detections]
-    touching = iou_matrix(list(predicted.values()), boxes) > min_iou
-    crowded_rows = touching.sum(axis=1) >= 2
-    crowded = (touching.sum(axis=0) >= 2) | touching[crowded_rows].any(axis=0)
-    return [int(i) for i in np.flatnonzero(crowded)]
+__all__ = [
+    "Event",
+    "FrameResult",
+    "Observation",
+    "TrackResult",
+    "TrackSummary",
+    "VideoOptions",
+    "VideoRecognizer",
+    "VideoStats",
+    "observation_quality",
+    "recognize_video",
+]
 
 
 class VideoRecognizer:
@@ -551,18 +335,16 @@ class VideoRecognizer:
         if limit <= 0:
             return
         if len(track.crops) < limit or obs.quality > track.crops[-1][0]:
-            track.crops.append(
-                (obs.quality, obs.frame_index, _crop(image, obs.detection.bbox_xyxy))
-            )
+            track.crops.append((obs.quality, obs.frame_index, crop(image, obs.detection.bbox_xyxy)))
             track.crops.sort(key=lambda item: -item[0])
             del track.crops[limit:]
 
     def _hold(self, track: TrackSummary, image: np.ndarray, obs: Observation) -> None:
         """Keep a small crop of an unembedded observation, to find where a track's
         face changed if a later embedding disagrees."""
-        left, top, right, bottom = _window(image, obs.detection.bbox_xyxy, 0.5)
+        left, top, right, bottom = window(image, obs.detection.bbox_xyxy, 0.5)
         crop = np.ascontiguousarray(image[top:bottom, left:right])
-        track.pending.append((obs, crop, _shifted(obs.detection, left, top)))
+        track.pending.append((obs, crop, shifted(obs.detection, left, top)))
         del track.pending[: -self._pending_limit]
 
     def _vectors(self, image: np.ndarray, detections: list[Detection]) -> list[np.ndarray]:
@@ -595,16 +377,16 @@ class VideoRecognizer:
             for t, box in self.tracker.predicted().items()
             if t in self.tracks and self.tracks[t].template is not None
         }
-        crowded = [
+        chosen = [
             i
-            for i in _crowded(predicted, detections, self.tracker.match_iou)
+            for i in crowded(predicted, detections, self.tracker.match_iou)
             if qualities[i] >= self.options.min_quality
         ]
-        if not crowded:
+        if not chosen:
             return {}
-        vectors = self._vectors(image, [detections[i] for i in crowded])
+        vectors = self._vectors(image, [detections[i] for i in chosen])
         self.stats.crowded_embeddings += len(vectors)
-        return dict(zip(crowded, vectors, strict=True))
+        return dict(zip(chosen, vectors, strict=True))
 
     def _disagrees(self, track_id: int, vector: np.ndarray) -> bool:
         track = self.tracks.get(track_id)
