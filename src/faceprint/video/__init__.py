@@ -10,16 +10,15 @@ from faceprint.video.cuts import CutScore, SceneCutDetector
 from faceprint.video.job import LookaheadWriter, VideoReport, annotate_file, run_video
 from faceprint.video.outputs import EventLog, VideoWriter, annotate, summarize
 from faceprint.video.outputs import save_unknown as save_unknown_tracks
-from faceprint.video.recognizer import (
+from faceprint.video.recognizer import VideoRecognizer, recognize_video
+from faceprint.video.records import (
     Event,
     FrameResult,
     Observation,
     TrackResult,
     TrackSummary,
     VideoOptions,
-    VideoRecognizer,
     VideoStats,
-    recognize_video,
 )
 from faceprint.video.sources import Frame, SourceInfo, VideoSource
 from faceprint.video.tracking import FaceTracker

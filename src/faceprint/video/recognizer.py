@@ -65,18 +65,7 @@ from faceprint.video.tracking import FaceTracker
 log = logging.getLogger(__name__)
 
 
-__all__ = [
-    "Event",
-    "FrameResult",
-    "Observation",
-    "TrackResult",
-    "TrackSummary",
-    "VideoOptions",
-    "VideoRecognizer",
-    "VideoStats",
-    "observation_quality",
-    "recognize_video",
-]
+__all__ = ["VideoRecognizer", "recognize_video"]
 
 
 class VideoRecognizer:
