@@ -27,8 +27,8 @@ A track must therefore never hold two people. Three guards keep it to one:
   assignment), so two people crossing do not swap tracks.
 
 Per-frame labels are attributed to the whole track afterwards:
-:meth:`VideoRecognizer.label` gives any (track, frame) seen so far its final track
-(after splits) and identity, which the look-ahead writer and the second annotation
+:meth:`VideoRecognizer.results_at` gives any frame seen so far its faces' final
+tracks (after splits) and identities, which the look-ahead writer and the second annotation
 pass of a file use (:mod:`faceprint.video.job`).
 
 :func:`recognize_video` yields a :class:`FrameResult` per kept frame, labelled with
@@ -238,15 +238,6 @@ class VideoRecognizer:
         while track_id in self._moved and frame_index >= self._moved[track_id][0]:
             track_id = self._moved[track_id][1]
         return track_id
-
-    def label(self, result: TrackResult) -> TrackResult:
-        """``result`` as known now: the track its frame belongs to after any split,
-        and that track's identity (which then covers the track from its first frame)."""
-        final = self._final_id(result.track_id, result.frame_index)
-        track = self.tracks.get(final)
-        if track is None:
-            return result
-        return replace(result, track_id=final, person=track.person, similarity=track.similarity)
 
     def _forget_before(self, frame_index: int) -> None:
         horizon = frame_index - self._window
