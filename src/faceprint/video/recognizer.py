@@ -49,6 +49,7 @@ from faceprint.gallery import Gallery
 from faceprint.pipeline import FacePipeline
 from faceprint.types import Detection, Embedding, Threshold
 from faceprint.video.cuts import SceneCutDetector
+from faceprint.video.labels import FrameLabels
 from faceprint.video.observations import crop, crowded, observation_quality, shifted, window
 from faceprint.video.records import (
     Event,
@@ -93,11 +94,8 @@ class VideoRecognizer:
         self.stats = VideoStats()
         self.threshold: Threshold | None = None
         self.gate = pipeline.verification_threshold(fmr=options.gate_fmr).similarity
-        # old track id → (first frame moved, new track id), one per split
-        self._moved: dict[int, tuple[int, int]] = {}
         self._unsent: list[Event] = []
-        # processed frame index → (track id when observed, observation)
-        self._by_frame: dict[int, list[tuple[int, Observation]]] = {}
+        self.labels = FrameLabels(self.tracks)
         # tracker frame number → (frame index, timestamp, quality by detection id)
         self._recent: dict[int, tuple[int, float, dict[int, float]]] = {}
         self._pending_limit = max(2, math.ceil(2 * options.embed_interval * rate))
@@ -200,15 +198,15 @@ class VideoRecognizer:
         for track, obs, vector in absorbed:
             self._absorb(track, replace(obs, embedded=True), vector, frame, events)
         for track_id, obs in seen:
-            final = self._final_id(track_id, frame.index)
+            final = self.labels.final_id(track_id, frame.index)
             kept = replace(obs, embedded=id(obs) in embedded)
             self.tracks[final].observed.append(kept)
-            self._by_frame.setdefault(frame.index, []).append((track_id, kept))
+            self.labels.record(track_id, kept)
         if not self._keep_frames:
-            self._forget_before(frame.index)
+            self.labels.forget_before(frame.index - self._window)
         results = tuple(
             TrackResult(
-                track_id=(final := self._final_id(track_id, frame.index)),
+                track_id=(final := self.labels.final_id(track_id, frame.index)),
                 frame_index=frame.index,
                 timestamp=frame.timestamp,
                 detection=obs.detection,
@@ -234,48 +232,15 @@ class VideoRecognizer:
 
     # --- labels for the whole track ----------------------------------------------------
 
-    def _final_id(self, track_id: int, frame_index: int) -> int:
-        while track_id in self._moved and frame_index >= self._moved[track_id][0]:
-            track_id = self._moved[track_id][1]
-        return track_id
-
-    def _forget_before(self, frame_index: int) -> None:
-        horizon = frame_index - self._window
-        for index in [i for i in self._by_frame if i < horizon]:
-            del self._by_frame[index]
-        for track in self.tracks.values():
-            if track.observed and track.observed[0].frame_index < horizon:
-                track.observed = [o for o in track.observed if o.frame_index >= horizon]
-
     def results_at(self, frame_index: int, *, forget: bool = False) -> list[TrackResult]:
-        """The tracked faces of one processed frame, labelled as known now (final
-        tracks after splits, their identities); ``forget`` drops the frame from memory
-        (a live writer that has written it)."""
-        entries = (
-            self._by_frame.pop(frame_index, []) if forget else self._by_frame.get(frame_index, [])
-        )
-        out = []
-        for track_id, obs in entries:
-            final = self._final_id(track_id, obs.frame_index)
-            track = self.tracks[final]
-            out.append(
-                TrackResult(
-                    final,
-                    obs.frame_index,
-                    obs.timestamp,
-                    obs.detection,
-                    obs.quality,
-                    track.person,
-                    track.similarity,
-                    obs.embedded,
-                )
-            )
-        return out
+        """The tracked faces of one processed frame as known now (final tracks after
+        splits, their identities); ``forget`` drops the frame (a live writer wrote it)."""
+        return self.labels.results_at(frame_index, forget=forget)
 
     def frame_tracks(self) -> dict[int, list[TrackResult]]:
         """Every processed frame's tracked faces with their final labels (frame index →
         results): what a second annotation pass over a file draws."""
-        return {f: self.results_at(f) for f in sorted(self._by_frame)}
+        return self.labels.frame_tracks()
 
     # --- embedding and gating ----------------------------------------------------------
 
@@ -295,7 +260,7 @@ class VideoRecognizer:
             track.observations += 1
             track.first_timestamp, track.first_frame = timestamp, index
             self.stats.observations += 1
-            self._by_frame.setdefault(index, []).append((track_id, obs))
+            self.labels.record(track_id, obs)
 
     def _wants_embedding(self, track: TrackSummary, quality: float, now: float) -> bool:
         if quality < self.options.min_quality:
@@ -383,7 +348,7 @@ class VideoRecognizer:
         events: list[Event],
     ) -> None:
         """Add an embedding to its track's template, or gate it out (see the module)."""
-        track = self.tracks[self._final_id(track.track_id, obs.frame_index)]
+        track = self.tracks[self.labels.final_id(track.track_id, obs.frame_index)]
         if not self.options.appearance_gate or track.template is None:
             self._add(track, obs, vector, frame, events)
             return
@@ -447,7 +412,7 @@ class VideoRecognizer:
         first = run[0][0]
         new_id = self.tracker.split(track.track_id)
         self.stats.splits += 1
-        self._moved[track.track_id] = (first.frame_index, new_id)
+        self.labels.moved(track.track_id, first.frame_index, new_id)
         new = TrackSummary(
             new_id,
             first.timestamp,
