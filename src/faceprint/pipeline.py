@@ -275,6 +275,7 @@ class FacePipeline:
                 limits=limits,
                 resolution=resolution,
                 noise=resolution or (policy is not None and policy.denoise),
+                defocus=resolution or (policy is not None and policy.refocus),
             )
             for image, det in items
         ]

@@ -130,18 +130,20 @@ class DegradationReport:
     ``motion_blur`` is the estimated linear blur length as a fraction of the face width
     (0 when no directional blur was evidenced) and ``motion_length``/``motion_angle``
     the same in image pixels and degrees; ``motion_evidence`` the cepstral peak depth
-    behind it; ``noise`` the noise σ in grey levels of 255; ``brightness`` the mean
+    behind it; ``defocus`` the σ (px) of an isotropic blur the capture added (0 when
+    none was named); ``noise`` the noise σ in grey levels of 255; ``brightness`` the mean
     luminance of the face region in [0, 1]; ``effective_resolution`` the face width in
     pixels that still carry detail (a small face upscaled stays small);
     ``blockiness`` the JPEG block-grid strength (≈ 1 without block artefacts).
     ``detected`` names the degradations past their limits: ``motion_blur``,
-    ``noise``, ``low_light``, ``low_resolution``, ``compression``.
+    ``defocus``, ``noise``, ``low_light``, ``low_resolution``, ``compression``.
     """
 
     motion_blur: float
     motion_length: float
     motion_angle: float | None
     motion_evidence: float
+    defocus: float
     noise: float
     brightness: float
     effective_resolution: float

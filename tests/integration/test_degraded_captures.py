@@ -200,3 +200,19 @@ def test_a_noisy_face_is_low_passed_before_embedding(pipeline, raw):
         closer.append(float(clean @ fixed) - float(clean @ plain))
     assert np.mean(closer) > 0.015, closer
     assert sum(c > 0 for c in closer) >= 6, closer
+
+
+def test_a_defocused_face_is_refocused_before_embedding(pipeline, raw):
+    """The Gaussian deconvolution brings a defocused face's embedding back towards the
+    clean photo's (measured: +0.065 on average, 8 of these 10 photos closer; the gates
+    leave the other two alone)."""
+    closer = []
+    for pair in _matched(10):
+        clean = _primary(raw, load_image(pair.path_a)).embedding.vector
+        degraded = _degraded(pair.path_a, "defocus:2")
+        fixed = _primary(pipeline, degraded).embedding.vector
+        plain = _primary(raw, degraded).embedding.vector
+        closer.append(float(clean @ fixed) - float(clean @ plain))
+    assert np.mean(closer) > 0.03, closer
+    assert sum(c > 0 for c in closer) >= 7, closer
+    assert min(closer) > -0.01, closer  # none is pushed away

@@ -6,7 +6,8 @@ enhanced copies a dark or noisy image needs.
 Measured on these photos when the bounds were set: with the true kernel the mean
 absolute error to the sharp photo (inner 130×130) fell 1.52–2.03× and the variance of
 the Laplacian rose 3.1–5.7×; :func:`restore_face` with the estimated kernel brought the
-face box 1.47–1.97× closer to the sharp photo.
+face box 1.47–1.97× closer to the sharp photo; a σ = 3 defocus refocused brought it
+1.65–1.84× closer (mean absolute error) and 2.3–2.9× sharper (Laplacian variance).
 """
 
 from __future__ import annotations
@@ -242,6 +243,27 @@ def test_a_noisy_face_is_low_passed_in_its_region_only() -> None:
     # ... and nothing outside the region moved
     assert np.array_equal(out[:, :10], grainy[:, :10])
     assert restore_face(grainy, BOX, report, RestorationPolicy(denoise=False))[1] == ()
+
+
+@pytest.mark.parametrize("person", ["Aaron_Eckhart", "Abdullah_Gul", "Aaron_Peirsol"])
+def test_a_defocused_face_is_refocused_in_its_region_only(person: str) -> None:
+    clean = photo(person)
+    soft = np.clip(np.rint(cv2.GaussianBlur(clean.astype(np.float32), (0, 0), 3.0)), 0, 255)
+    soft = np.ascontiguousarray(soft.astype(np.uint8))
+    report = assess_degradation(soft, BOX)
+    assert "defocus" in report.detected
+    out, steps = restore_face(soft, BOX, report, RestorationPolicy())
+    assert steps == ("refocus",)
+    # the face is sharper and closer to the photo before the blur ...
+    assert mae(out, clean, FACE) < 0.75 * mae(soft, clean, FACE)
+    sharpness = lambda image: float(cv2.Laplacian(image[FACE], cv2.CV_64F).var())  # noqa: E731
+    assert sharpness(out) > 1.8 * sharpness(soft)
+    # ... nothing outside its region moved, and the step can be refused or switched off
+    assert np.array_equal(out[:, :10], soft[:, :10])
+    assert restore_face(soft, BOX, report, RestorationPolicy(refocus=False))[1] == ()
+    # a deconvolution that raises the region's total variation past the bound is ringing
+    strict = RestorationPolicy(max_refocus_gain=1.0)
+    assert restore_face(soft, BOX, report, strict) == (soft, ())
 
 
 def test_a_dark_face_is_restored_only_when_brightening_lifts_its_noise() -> None:

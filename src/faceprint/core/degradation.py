@@ -12,6 +12,10 @@ aligned crop), by a classical estimator:
   response to a Laplacian-difference mask that cancels first- and second-order image
   structure, σ = √(π/2)·mean|I∗M|/6, taken over the flattest half of the region so
   edges and texture do not count as noise.
+- **defocus** — the edge spread of the face region by the re-blur gradient ratio
+  (:mod:`faceprint.core.defocus`): a blur alike in every direction (not a motion
+  blur), beyond a sharp photo's own edges, on a face that does not carry the periodic
+  traces of having been upscaled (an upscaled small face is ``low_resolution``).
 - **low light** — mean luminance of the face region (0 black … 1 white).
 - **low resolution** — the face's *effective* width in pixels: its box width divided by
   the largest factor by which the face region can be down-sampled and up-sampled back
@@ -21,7 +25,7 @@ aligned crop), by a classical estimator:
 
 The thresholds that turn a measure into a named degradation (:class:`DegradationLimits`)
 are round physical values, not fitted to any dataset: a blur of 5 % of the face width,
-noise of σ = 8 grey levels, a face darker than a quarter of full scale, fewer than
+a defocus of σ = 1.5 px beyond a sharp photo's own edges, noise of σ = 8 grey levels, a face darker than a quarter of full scale, fewer than
 32 effective pixels across the face.
 """
 
@@ -34,6 +38,11 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from faceprint.core.defocus import (
+    INTRINSIC_EDGE_SIGMA,
+    estimate_defocus,
+    resampling_periodicity,
+)
 from faceprint.types import BBox, DegradationReport, ImageArray
 
 __all__ = [
@@ -49,7 +58,14 @@ __all__ = [
     "resampling_factor",
 ]
 
-DEGRADATIONS = ("motion_blur", "noise", "low_light", "low_resolution", "compression")
+DEGRADATIONS = (
+    "motion_blur",
+    "defocus",
+    "noise",
+    "low_light",
+    "low_resolution",
+    "compression",
+)
 """The names a :class:`~faceprint.types.DegradationReport` can list in ``detected``."""
 
 Grey = NDArray[np.float32]
@@ -64,6 +80,11 @@ class DegradationLimits:
         motion_blur: blur length as a fraction of the face width.
         motion_evidence: cepstral peak depth (in standard deviations, measured with
             the face scaled to 64 px) needed to call the blur directional at all.
+        defocus: blur σ (px) added on top of a sharp photo's own edge spread.
+        defocus_anisotropy: largest over smallest per-orientation edge spread up to
+            which a blur counts as alike in every direction.
+        resampled: :func:`~faceprint.core.defocus.resampling_periodicity` from which
+            a soft face is taken as upscaled (low resolution), not defocused.
         noise: noise σ in grey levels (of 255).
         low_light: mean luminance of the face region (0–1).
         low_resolution: effective face width in pixels.
@@ -75,6 +96,9 @@ class DegradationLimits:
 
     motion_blur: float = 0.05
     motion_evidence: float = 6.5
+    defocus: float = 1.5
+    defocus_anisotropy: float = 1.5
+    resampled: float = 5.0
     noise: float = 8.0
     low_light: float = 0.25
     low_resolution: float = 32.0
@@ -319,6 +343,18 @@ def _motion_at(wide: Grey, scale: float, *, block_grid: bool) -> MotionBlur:
 _PATCH = 128
 
 
+def _defocus(region: ImageArray, limits: DegradationLimits) -> float:
+    """The defocus σ the capture added to the face region (px), or 0 when its blur is
+    too small, not alike in every direction, or the periodic trace of an upscaling."""
+    screen = float(np.hypot(limits.defocus, INTRINSIC_EDGE_SIGMA))
+    edges = estimate_defocus(region, screen=screen)
+    if edges.added < limits.defocus or edges.anisotropy > limits.defocus_anisotropy:
+        return 0.0
+    if resampling_periodicity(region) >= limits.resampled:
+        return 0.0
+    return edges.added
+
+
 def _centre(image: ImageArray, size: int) -> ImageArray:
     h, w = image.shape[:2]
     top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
@@ -332,13 +368,15 @@ def assess_degradation(
     limits: DegradationLimits | None = None,
     resolution: bool = True,
     noise: bool = True,
+    defocus: bool = True,
 ) -> DegradationReport:
     """Measure how one face (``bbox`` in ``image``, RGB uint8) was degraded.
 
     ``resolution=False`` skips the effective-resolution measure (the face's box width
-    is reported instead) and ``noise=False`` the noise estimate (reported as 0), for
-    callers that gate only on the others (restoration needs motion blur, JPEG
-    blocking, noise and brightness; the full report is made when quality is asked for).
+    is reported instead), ``noise=False`` the noise estimate and ``defocus=False`` the
+    defocus one (reported as 0), for callers that gate only on the others (restoration
+    needs what its enabled steps undo; the full report is made when quality is asked
+    for).
     """
     limits = limits or DegradationLimits()
     left, top, right, bottom = _region_box(image, bbox, 0.25)
@@ -371,9 +409,12 @@ def assess_degradation(
     effective = face_width / resampling_factor(patch) if resolution else face_width
     directional = blur.evidence >= limits.motion_evidence
     motion = blur.length / face_width if directional else 0.0
+    spread = _defocus(region, limits) if defocus and motion < limits.motion_blur else 0.0
     named = []
     if motion >= limits.motion_blur:
         named.append("motion_blur")
+    if spread > 0.0:
+        named.append("defocus")
     if sigma >= limits.noise:
         named.append("noise")
     if light < limits.low_light:
@@ -387,6 +428,7 @@ def assess_degradation(
         motion_length=blur.length if directional else 0.0,
         motion_angle=blur.angle if directional else None,
         motion_evidence=blur.evidence,
+        defocus=spread,
         noise=sigma,
         brightness=light,
         effective_resolution=effective,

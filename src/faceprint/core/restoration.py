@@ -7,6 +7,9 @@ degradation it undoes on that face, and a clean face is passed through untouched
 - **motion blur** → Wiener deconvolution with the estimated linear kernel, on the
   face's region only (the rest of the image is not touched), kept only when two
   physical checks agree that the blur is real (see :func:`_plausible_deblur`);
+- **defocus** (an isotropic blur past its limit, not the trace of an upscaling) →
+  Wiener deconvolution with a Gaussian of the measured σ on the face region, kept only
+  when it does not ring (total variation grows by at most a half);
 - **JPEG blocking** (block steps twice the in-block steps) → a σ = 1 px Gaussian on
   the face region;
 - **sensor noise** (noise σ past its limit) → a Gaussian low-pass of one pixel of
@@ -30,6 +33,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from faceprint.core.defocus import gaussian_kernel
 from faceprint.core.degradation import DegradationLimits, estimate_noise, motion_kernel
 from faceprint.types import BBox, DegradationReport, ImageArray
 
@@ -47,6 +51,7 @@ class RestorationPolicy:
 
     Attributes:
         deblur: deconvolve faces with measured linear motion blur.
+        refocus: deconvolve faces with a measured defocus (isotropic) blur.
         retry_detection: when no face is found, retry on a brightened or denoised copy
             of a dark or noisy image.
         deblock: smooth faces with strong JPEG blocking (a Gaussian of σ = 1 px on
@@ -57,18 +62,23 @@ class RestorationPolicy:
             low-passed).
         noise_to_signal: Wiener regularisation (noise-to-signal power ratio); larger
             is smoother and rings less.
-        max_variation_gain: a deconvolution that multiplies the face region's total
-            variation by more than this is taken as ringing from a wrong kernel and
-            dropped.
+        max_variation_gain: a motion deconvolution that multiplies the face region's
+            total variation by more than this is taken as ringing from a wrong kernel
+            and dropped.
+        max_refocus_gain: the same for the defocus deconvolution, whose kernel has no
+            direction to be wrong in: more than this is the deconvolution amplifying
+            what is not blurred detail (an upscaled face's interpolation grid).
         limits: the degradation limits that gate each step.
     """
 
     deblur: bool = True
+    refocus: bool = True
     retry_detection: bool = True
     deblock: bool = True
     denoise: bool = True
     noise_to_signal: float = 0.01
     max_variation_gain: float = 2.0
+    max_refocus_gain: float = 1.5
     limits: DegradationLimits = field(default_factory=DegradationLimits)
 
 
@@ -111,7 +121,7 @@ def _region(image: ImageArray, bbox: BBox, margin: float) -> tuple[int, int, int
     )
 
 
-_RESTORED = frozenset({"motion_blur", "compression", "noise", "low_light"})
+_RESTORED = frozenset({"motion_blur", "defocus", "compression", "noise", "low_light"})
 # the width of the embedders' aligned face crops (SFace 112, reid-0095 128): the
 # low-pass is one of their input pixels, so it scales with the face
 _EMBEDDER_WIDTH = 112.0
@@ -137,6 +147,12 @@ def restore_face(
         if _plausible_deblur(region, restored, report.motion_angle, policy):
             region = restored
             steps.append("deblur")
+    if policy.refocus and "defocus" in detected and report.defocus > 0:
+        kernel = gaussian_kernel(report.defocus)
+        restored = wiener_deconvolve(region, kernel, noise_to_signal=policy.noise_to_signal)
+        if _variation(_grey(restored)) <= policy.max_refocus_gain * _variation(_grey(region)):
+            region = restored
+            steps.append("refocus")
     if policy.deblock and "compression" in detected:
         region = np.ascontiguousarray(cv2.GaussianBlur(region, (0, 0), 1.0))
         steps.append("deblock")
@@ -183,11 +199,12 @@ def _plausible_deblur(
     across = float(((-gx * s + gy * c) ** 2).mean())
     if along >= across:
         return False
+    return _variation(_grey(restored)) <= policy.max_variation_gain * _variation(grey)
 
-    def variation(g: np.ndarray) -> float:
-        return float(np.abs(np.diff(g, axis=0)).mean() + np.abs(np.diff(g, axis=1)).mean())
 
-    return variation(_grey(restored)) <= policy.max_variation_gain * variation(grey)
+def _variation(grey: np.ndarray) -> float:
+    """Mean total variation (absolute steps down and across) of a grey image."""
+    return float(np.abs(np.diff(grey, axis=0)).mean() + np.abs(np.diff(grey, axis=1)).mean())
 
 
 def _brighten(image: ImageArray, target: float = 0.45) -> ImageArray:

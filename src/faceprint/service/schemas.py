@@ -74,6 +74,7 @@ class DegradationOut(BaseModel):
     motion_length: float
     motion_angle: float | None
     motion_evidence: float
+    defocus: float
     noise: float
     brightness: float
     effective_resolution: float

@@ -153,6 +153,7 @@ def _degradation(report: DegradationReport) -> list[str]:
     """Each detected degradation with its measured severity."""
     described = {
         "motion_blur": f"motion_blur ({report.motion_length:.0f} px at {report.motion_angle or 0:.0f}°)",
+        "defocus": f"defocus (σ {report.defocus:.1f} px)",
         "noise": f"noise (σ {report.noise:.0f})",
         "low_light": f"low_light (brightness {report.brightness:.2f})",
         "low_resolution": f"low_resolution (≈ {report.effective_resolution:.0f} px of detail)",
