@@ -26,7 +26,7 @@ from faceprint.core.align import align
 from faceprint.core.boxes import primary_face_index
 from faceprint.core.calibration import CalibrationCurve
 from faceprint.core.degradation import assess_degradation
-from faceprint.core.quality import QualityPolicy, assess
+from faceprint.core.quality import QualityPolicy, assess, with_degradation
 from faceprint.core.restoration import RestorationPolicy, detection_retries, restore_face
 from faceprint.core.thresholds import identification_threshold, verification_threshold
 from faceprint.errors import ConfigError, ModelMismatchError, MultipleFacesError, NoFaceError
@@ -47,17 +47,6 @@ from faceprint.types import (
 )
 
 log = logging.getLogger(__name__)
-
-
-def _with_degradation(
-    quality: Quality, report: DegradationReport | None, policy: QualityPolicy
-) -> Quality:
-    """``quality`` carrying the face's degradation report, with a reason for each
-    degradation the policy refuses."""
-    if report is None:
-        return quality
-    refused = tuple(d for d in report.detected if d in policy.degradations)
-    return replace(quality, degradation=report, reasons=quality.reasons + refused)
 
 
 class FacePipeline:
@@ -367,7 +356,7 @@ class FacePipeline:
             ]
             faces = [
                 [
-                    replace(f, quality=_with_degradation(f.quality, r, policy)) if f.quality else f
+                    replace(f, quality=with_degradation(f.quality, r, policy)) if f.quality else f
                     for f, r in zip(fs, rs, strict=True)
                 ]
                 for fs, rs in zip(faces, per_face_reports, strict=True)

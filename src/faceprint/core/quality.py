@@ -9,12 +9,12 @@ be configured for a deployment's cameras.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
-from faceprint.types import Detection, ImageArray, Liveness, Quality
+from faceprint.types import DegradationReport, Detection, ImageArray, Liveness, Quality
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,3 +126,14 @@ def assess(
         score=score,
         reasons=tuple(reasons),
     )
+
+
+def with_degradation(
+    quality: Quality, report: DegradationReport | None, policy: QualityPolicy
+) -> Quality:
+    """``quality`` carrying the face's degradation report, with a reason for each
+    degradation the policy refuses."""
+    if report is None:
+        return quality
+    refused = tuple(d for d in report.detected if d in policy.degradations)
+    return replace(quality, degradation=report, reasons=quality.reasons + refused)
