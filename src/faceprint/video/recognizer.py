@@ -26,14 +26,11 @@ A track must therefore never hold two people. Three guards keep it to one:
   disagrees with the track's template is vetoed (DeepSORT-style gating of the IoU
   assignment), so two people crossing do not swap tracks.
 
-Per-frame labels are attributed to the whole track afterwards:
-:meth:`VideoRecognizer.results_at` gives any frame seen so far its faces' final
-tracks (after splits) and identities, which the look-ahead writer and the second annotation
-pass of a file use (:mod:`faceprint.video.job`).
-
-:func:`recognize_video` yields a :class:`FrameResult` per kept frame, labelled with
-what was known at that frame; :mod:`faceprint.video.job` is what ``faceprint video``
-runs.
+Labels cover whole tracks: :meth:`VideoRecognizer.results_at` gives any frame seen so
+far its faces' final tracks (after splits) and identities, for the look-ahead writer
+and a file's second annotation pass (:mod:`faceprint.video.job`, what ``faceprint
+video`` runs). :func:`recognize_video` yields a :class:`FrameResult` per kept frame,
+labelled with what was known at that frame.
 """
 
 from __future__ import annotations
@@ -47,7 +44,7 @@ import numpy as np
 
 from faceprint.gallery import Gallery
 from faceprint.pipeline import FacePipeline
-from faceprint.types import Detection, Embedding, Threshold
+from faceprint.types import Detection, Threshold
 from faceprint.video.cuts import SceneCutDetector
 from faceprint.video.labels import FrameLabels
 from faceprint.video.observations import crop, crowded, observation_quality, shifted, window
@@ -183,7 +180,9 @@ class VideoRecognizer:
             obs = Observation(frame.index, frame.timestamp, det, quality)
             track.last_timestamp, track.last_frame = frame.timestamp, frame.index
             track.observations += 1
-            self._keep_crop(track, image, obs)
+            if self.options.crops_per_track > 0:
+                cut = lambda box=det.bbox_xyxy: crop(image, box)  # noqa: E731
+                track.keep_crop(obs, cut, self.options.crops_per_track)
             if index in early:
                 absorbed.append((track, obs, early[index]))
             elif self._wants_embedding(track, quality, frame.timestamp):
@@ -275,21 +274,12 @@ class VideoRecognizer:
         # template's track is still checked once per interval (is it the same face?)
         return self.options.appearance_gate or quality > min(q for q, _ in track.embeddings) * 1.1
 
-    def _keep_crop(self, track: TrackSummary, image: np.ndarray, obs: Observation) -> None:
-        limit = self.options.crops_per_track
-        if limit <= 0:
-            return
-        if len(track.crops) < limit or obs.quality > track.crops[-1][0]:
-            track.crops.append((obs.quality, obs.frame_index, crop(image, obs.detection.bbox_xyxy)))
-            track.crops.sort(key=lambda item: -item[0])
-            del track.crops[limit:]
-
     def _hold(self, track: TrackSummary, image: np.ndarray, obs: Observation) -> None:
         """Keep a small crop of an unembedded observation, to find where a track's
         face changed if a later embedding disagrees."""
         left, top, right, bottom = window(image, obs.detection.bbox_xyxy, 0.5)
-        crop = np.ascontiguousarray(image[top:bottom, left:right])
-        track.pending.append((obs, crop, shifted(obs.detection, left, top)))
+        small = np.ascontiguousarray(image[top:bottom, left:right])
+        track.pending.append((obs, small, shifted(obs.detection, left, top)))
         del track.pending[: -self._pending_limit]
 
     def _vectors(self, image: np.ndarray, detections: list[Detection]) -> list[np.ndarray]:
@@ -301,10 +291,6 @@ class VideoRecognizer:
         faces = self.pipeline.embed(image, detections)
         self.stats.embedded += len(faces)
         return [f.embedding.vector.astype(np.float32) for f in faces]
-
-    def _embed_items(self, items: list[tuple[np.ndarray, Detection]]) -> list[np.ndarray]:
-        """Embeddings of (crop, detection in the crop) pairs."""
-        return [v for crop, det in items for v in self._vectors(crop, [det])]
 
     def _embed(
         self, image: np.ndarray, items: list[tuple[TrackSummary, Observation]]
@@ -362,7 +348,7 @@ class VideoRecognizer:
         # embedding, and look for the run of disagreeing faces at the end.
         held = track.pending
         track.pending = []
-        vectors = self._embed_items([(crop, det) for _, crop, det in held])
+        vectors = [v for _, small, det in held for v in self._vectors(small, [det])]
         self.stats.search_embeddings += len(vectors)
         sequence = sorted(
             [*track.suspect, *((o, v) for (o, _, _), v in zip(held, vectors, strict=True))],
@@ -387,18 +373,10 @@ class VideoRecognizer:
         frame: Frame,
         events: list[Event],
     ) -> None:
-        track.pending.clear()
-        track.last_embedded = max(track.last_embedded, obs.timestamp)
-        track.embeddings.append((obs.quality, vector))
-        track.embeddings.sort(key=lambda item: -item[0])
-        del track.embeddings[self.options.max_embeddings :]
-        if all(v is not vector for _, v in track.embeddings):
-            return  # a check, not better than the template's faces: nothing changes
-        weights = np.array([q for q, _ in track.embeddings]) + 1e-6
-        fused = (weights[:, None] * np.stack([v for _, v in track.embeddings])).sum(axis=0)
-        fused /= np.linalg.norm(fused) + 1e-12
-        track.template = Embedding(vector=fused.astype(np.float32), model_id=self.pipeline.model_id)
-        self._identify(track, frame, events)
+        if track.add_embedding(
+            obs, vector, limit=self.options.max_embeddings, model_id=self.pipeline.model_id
+        ):
+            self._identify(track, frame, events)
 
     def _split(
         self,
@@ -413,23 +391,7 @@ class VideoRecognizer:
         new_id = self.tracker.split(track.track_id)
         self.stats.splits += 1
         self.labels.moved(track.track_id, first.frame_index, new_id)
-        new = TrackSummary(
-            new_id,
-            first.timestamp,
-            track.last_timestamp,
-            first.frame_index,
-            track.last_frame,
-            split_from=track.track_id,
-        )
-        keep = [o for o in track.observed if o.frame_index < first.frame_index]
-        new.observed = [o for o in track.observed if o.frame_index >= first.frame_index]
-        track.observed = keep
-        moved = track.observations - len(keep)
-        new.observations, track.observations = moved, len(keep)
-        new.crops = [c for c in track.crops if c[1] >= first.frame_index]
-        track.crops = [c for c in track.crops if c[1] < first.frame_index]
-        if keep:
-            track.last_timestamp, track.last_frame = keep[-1].timestamp, keep[-1].frame_index
+        new = track.split_at(first, new_id)
         self.tracks[new_id] = new
         events.append(self._end(track.track_id, None, "appearance"))
         events[-1] = replace(events[-1], timestamp=frame.timestamp, frame_index=frame.index)

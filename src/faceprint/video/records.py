@@ -4,6 +4,7 @@ events, per-track summaries and run counters (plain data, no behaviour beyond ch
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -183,6 +184,55 @@ class TrackSummary:
     # embeddings that disagreed with the template, awaiting confirmation
     pending: list[tuple[Observation, np.ndarray, Detection]] = field(default_factory=list)
     suspect: list[tuple[Observation, np.ndarray]] = field(default_factory=list)
+
+    def keep_crop(self, obs: Observation, pixels: Callable[[], np.ndarray], limit: int) -> None:
+        """Keep the face of ``obs`` (``pixels()``, cut only when kept) among the track's
+        ``limit`` best crops."""
+        if len(self.crops) < limit or obs.quality > self.crops[-1][0]:
+            self.crops.append((obs.quality, obs.frame_index, pixels()))
+            self.crops.sort(key=lambda item: -item[0])
+            del self.crops[limit:]
+
+    def add_embedding(
+        self, obs: Observation, vector: np.ndarray, *, limit: int, model_id: str
+    ) -> bool:
+        """Keep the ``limit`` best-quality embeddings and fuse them into the template
+        (quality-weighted mean, renormalised); False when this one was not among them
+        (a check: the template is unchanged)."""
+        self.pending.clear()
+        self.last_embedded = max(self.last_embedded, obs.timestamp)
+        self.embeddings.append((obs.quality, vector))
+        self.embeddings.sort(key=lambda item: -item[0])
+        del self.embeddings[limit:]
+        if all(v is not vector for _, v in self.embeddings):
+            return False
+        weights = np.array([q for q, _ in self.embeddings]) + 1e-6
+        fused = (weights[:, None] * np.stack([v for _, v in self.embeddings])).sum(axis=0)
+        fused /= np.linalg.norm(fused) + 1e-12
+        self.template = Embedding(vector=fused.astype(np.float32), model_id=model_id)
+        return True
+
+    def split_at(self, obs: Observation, new_id: int) -> TrackSummary:
+        """Another face took this track's place from ``obs``'s frame: move that frame
+        and the later ones (observations, crops) to a new track ``new_id`` and end this
+        one at its last earlier frame. Returns the new track."""
+        new = TrackSummary(
+            new_id,
+            obs.timestamp,
+            self.last_timestamp,
+            obs.frame_index,
+            self.last_frame,
+            split_from=self.track_id,
+        )
+        keep = [o for o in self.observed if o.frame_index < obs.frame_index]
+        new.observed = [o for o in self.observed if o.frame_index >= obs.frame_index]
+        self.observed = keep
+        new.observations, self.observations = self.observations - len(keep), len(keep)
+        new.crops = [c for c in self.crops if c[1] >= obs.frame_index]
+        self.crops = [c for c in self.crops if c[1] < obs.frame_index]
+        if keep:
+            self.last_timestamp, self.last_frame = keep[-1].timestamp, keep[-1].frame_index
+        return new
 
 
 @dataclass(slots=True)
