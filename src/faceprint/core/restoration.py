@@ -10,10 +10,8 @@ degradation it undoes on that face, and a clean face is passed through untouched
 - **defocus** (an isotropic blur past its limit, not the trace of an upscaling) →
   Wiener deconvolution with a Gaussian of the measured σ on the face region, kept only
   when it does not ring (total variation grows by at most a half);
-- **JPEG blocking** (block steps twice the in-block steps) → at a heavy compression
-  read from the face's own DCT coefficients (quality ≤ 10), JPEG re-application over
-  16 shifts of the block grid (:mod:`faceprint.core.deblocking`); otherwise, or when no
-  standard quantisation table fits, a σ = 1 px Gaussian on the face region;
+- **JPEG blocking** (block steps twice the in-block steps) → a σ = 1 px Gaussian on
+  the face region;
 - **sensor noise** (noise σ past its limit) → a Gaussian low-pass of one pixel of
   the embedder's input (σ = face width / 112) on the face region: the embedding
   models react to pixel-level noise that this removes, while the identity cues they
@@ -35,7 +33,6 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from faceprint.core.deblocking import jpeg_quality, reapply_jpeg
 from faceprint.core.defocus import gaussian_kernel
 from faceprint.core.degradation import DegradationLimits, estimate_noise, motion_kernel
 from faceprint.types import BBox, DegradationReport, ImageArray
@@ -57,11 +54,8 @@ class RestorationPolicy:
         refocus: deconvolve faces with a measured defocus (isotropic) blur.
         retry_detection: when no face is found, retry on a brightened or denoised copy
             of a dark or noisy image.
-        deblock: smooth faces with strong JPEG blocking: JPEG re-application at
-            the quality read from the face when it is at most ``reapply_quality``,
-            else a Gaussian of σ = 1 px on the face region (either melts the 8×8
-            block edges).
-        reapply_quality: the highest JPEG quality deblocked by re-application.
+        deblock: smooth faces with strong JPEG blocking (a Gaussian of σ = 1 px on
+            the face region, which melts the 8×8 block edges).
         denoise: low-pass noisy faces (a Gaussian of σ = face width / 112, one
             pixel of the embedder's aligned input), and dark faces whose sensor
             noise brightening lifts past the noise limit (brightened, then
@@ -81,7 +75,6 @@ class RestorationPolicy:
     refocus: bool = True
     retry_detection: bool = True
     deblock: bool = True
-    reapply_quality: int = 10
     denoise: bool = True
     noise_to_signal: float = 0.01
     max_variation_gain: float = 2.0
@@ -146,8 +139,6 @@ def restore_face(
     if not detected & _RESTORED:
         return image, ()  # the common case: nothing to undo, nothing copied
     left, top, right, bottom = _region(image, bbox, 0.6)
-    if "compression" in detected:  # start the region on the image's 8×8 JPEG grid
-        left, top = left - left % 8, top - top % 8
     region = np.ascontiguousarray(image[top:bottom, left:right])
     steps: list[str] = []
     if policy.deblur and "motion_blur" in detected and report.motion_angle is not None:
@@ -163,13 +154,8 @@ def restore_face(
             region = restored
             steps.append("refocus")
     if policy.deblock and "compression" in detected:
-        quality = jpeg_quality(region)
-        if quality is not None and quality <= policy.reapply_quality:
-            region = reapply_jpeg(region, quality)
-            steps.append("reapply_jpeg")
-        else:
-            region = np.ascontiguousarray(cv2.GaussianBlur(region, (0, 0), 1.0))
-            steps.append("deblock")
+        region = np.ascontiguousarray(cv2.GaussianBlur(region, (0, 0), 1.0))
+        steps.append("deblock")
     if policy.denoise and "noise" in detected:
         region = _low_pass(region, bbox)
         steps.append("denoise")
