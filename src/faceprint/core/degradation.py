@@ -25,8 +25,9 @@ aligned crop), by a classical estimator:
 
 The thresholds that turn a measure into a named degradation (:class:`DegradationLimits`)
 are round physical values, not fitted to any dataset: a blur of 5 % of the face width,
-a defocus of σ = 1.5 px beyond a sharp photo's own edges, noise of σ = 8 grey levels, a face darker than a quarter of full scale, fewer than
-32 effective pixels across the face.
+a defocus of σ = 1.5 px beyond a sharp photo's own edges, noise of σ = 8 grey levels,
+a face darker than a quarter of full scale, fewer than 32 effective pixels across the
+face.
 """
 
 from __future__ import annotations
