@@ -62,10 +62,13 @@ class EdgeBlur:
 
 _NO_EDGES = EdgeBlur(0.0, 1.0, 0)
 
+Region = ImageArray | NDArray[np.float32]
+"""An RGB uint8 region, or its grey levels (0–255) as float32."""
 
-def _grey(image: ImageArray) -> NDArray[np.float32]:
+
+def _grey(image: Region) -> NDArray[np.float32]:
     if image.ndim == 2:
-        return image.astype(np.float32)
+        return image.astype(np.float32, copy=False)
     return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY).astype(np.float32)
 
 
@@ -74,7 +77,7 @@ def _sigmas(ratio: NDArray[np.floating]) -> NDArray[np.float64]:
     return _REBLUR / np.sqrt(ratio[keep].astype(np.float64) ** 2 - 1.0)
 
 
-def estimate_defocus(image: ImageArray, *, screen: float | None = None) -> EdgeBlur:
+def estimate_defocus(image: Region, *, screen: float | None = None) -> EdgeBlur:
     """The edge spread of an RGB (or grey) region (see the module docstring).
 
     With ``screen``, the ratio is first read over the region's strongest gradients
@@ -130,7 +133,7 @@ def _periodicity_band() -> NDArray[np.bool_]:
     return band
 
 
-def resampling_periodicity(image: ImageArray) -> float:
+def resampling_periodicity(image: Region) -> float:
     """How strongly the region's second differences repeat with a common period along
     both axes: the spectral peak over the median (about 2–4 for a photo taken at its
     own resolution, higher for one upscaled from a coarser grid)."""

@@ -344,8 +344,8 @@ def _motion_at(wide: Grey, scale: float, *, block_grid: bool) -> MotionBlur:
 _PATCH = 128
 
 
-def _defocus(region: ImageArray, limits: DegradationLimits) -> float:
-    """The defocus σ the capture added to the face region (px), or 0 when its blur is
+def _defocus(region: Grey, limits: DegradationLimits) -> float:
+    """The defocus σ the capture added to the (grey) face region (px), or 0 when its blur is
     too small, not alike in every direction, or the periodic trace of an upscaling."""
     screen = float(np.hypot(limits.defocus, INTRINSIC_EDGE_SIGMA))
     edges = estimate_defocus(region, screen=screen)
@@ -410,7 +410,7 @@ def assess_degradation(
     effective = face_width / resampling_factor(patch) if resolution else face_width
     directional = blur.evidence >= limits.motion_evidence
     motion = blur.length / face_width if directional else 0.0
-    spread = _defocus(region, limits) if defocus and motion < limits.motion_blur else 0.0
+    spread = _defocus(grey, limits) if defocus and motion < limits.motion_blur else 0.0
     named = []
     if motion >= limits.motion_blur:
         named.append("motion_blur")
