@@ -87,3 +87,25 @@ def test_rename_person_and_collection(run, gallery) -> None:
             ("default", "bob"),
             ("crew", "bob"),
         }
+
+
+def test_gallery_index_shows_sets_and_rebuilds(run, gallery) -> None:
+    shown = run("gallery", "index", "-g", str(gallery), "--json")
+    assert shown.exit_code == 0, shown.output
+    info = json.loads(shown.stdout)
+    assert info["index"] == "auto" and info["change"] == 5
+    assert info["collections"]["default"] == {
+        "kind": "exact",
+        "faces": 2,
+        "memory_bytes": info["collections"]["default"]["memory_bytes"],
+    }
+    assert info["collections"]["team"]["faces"] == 3
+    changed = run("gallery", "index", "pq", "-g", str(gallery), "--rebuild")
+    assert changed.exit_code == 0, changed.output
+    assert "index: pq (change 5)" in changed.stdout
+    assert "team: pq, 3 face(s)" in changed.stdout
+    with Gallery.open(gallery) as g:
+        assert g.index_spec == "pq"
+    refused = run("gallery", "index", "annoy", "-g", str(gallery))
+    assert refused.exit_code != 0
+    assert "unknown index 'annoy'" in refused.stderr

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -49,9 +50,27 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
 
 
-@pytest.fixture
-def gallery() -> Gallery:
-    return Gallery.open(":memory:")
+INDEXES = ["auto", "pq", "milvus-lite"]
+"""Every index engine the gallery suite runs against (the search results must agree)."""
+
+
+@pytest.fixture(scope="module")
+def milvus_lite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One milvus-lite file for the module: in-memory galleries get random prefixes."""
+    pytest.importorskip("pymilvus", reason="the [milvus] extra is not installed")
+    pytest.importorskip("milvus_lite", reason="the [milvus] extra is not installed")
+    return tmp_path_factory.mktemp("milvus") / "milvus.db"
+
+
+@pytest.fixture(params=INDEXES)
+def gallery(request: pytest.FixtureRequest) -> Iterator[Gallery]:
+    g = Gallery.open(":memory:")
+    spec = request.param
+    if spec == "milvus-lite":
+        spec = f"milvus-lite:{request.getfixturevalue('milvus_lite_file')}"
+    g.set_index(spec)
+    yield g
+    g.close()
 
 
 # --- pinning -------------------------------------------------------------------------
@@ -665,18 +684,25 @@ def test_cache_sees_writes_from_another_connection(
         assert [m.person for m in reader.search(probe, k=5)] == ["ann"]
 
 
-def test_repeated_search_without_writes_reuses_the_cache(
+def test_a_write_is_replayed_into_the_index_not_reloaded(
     gallery: Gallery, rng: np.random.Generator
 ) -> None:
     build(gallery, rng, persons=5, collections=1)
     probe = emb(rng)
     first = gallery.search(probe)
-    snapshot = gallery._snapshots[None]
+    live = gallery._live
+    assert live is not None
+    index = live.engine.index(live.engine.collection_ids()[0])
+    seq = live.seq
     assert gallery.search(probe) == first
-    assert gallery._snapshots[None] is snapshot
-    gallery.add_faces("new", [rec(rng)])
-    gallery.search(probe)
-    assert gallery._snapshots[None] is not snapshot
+    assert live.seq == seq
+    new = rec(rng)
+    (new_id,) = gallery.add_faces("new", [new])
+    top = gallery.search(new.embedding, k=1)[0]
+    assert (top.person, top.face_id) == ("new", new_id)
+    assert gallery._live is live
+    assert live.engine.index(live.engine.collection_ids()[0]) is index  # updated in place
+    assert live.seq is not None and seq is not None and live.seq == seq + 1
 
 
 # --- lifecycle -----------------------------------------------------------------------

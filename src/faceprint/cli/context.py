@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from faceprint.environment import Environment
 
 if TYPE_CHECKING:
+    from faceprint.config import PipelineConfig
     from faceprint.models.store import ModelStore
     from faceprint.pipeline import FacePipeline
 
@@ -48,6 +49,25 @@ class CliContext:
 
         return ModelStore(self.env.store_config())
 
+    def pipeline_config(
+        self,
+        *,
+        embedder: str | None = None,
+        detector: str = "yunet",
+        restore: bool | None = None,
+    ) -> PipelineConfig:
+        """The pipeline's settings from the global options and the environment (loads
+        nothing). ``restore`` overrides the ``--no-restore`` global option."""
+        from faceprint.config import PipelineConfig
+
+        return PipelineConfig(
+            detector=detector,
+            embedder=embedder or DEFAULT_EMBEDDER,
+            device=self.device or self.env.device,
+            threads=self.threads if self.threads is not None else self.env.threads,
+            restore=self.restore if restore is None else restore,
+        )
+
     def pipeline(
         self,
         *,
@@ -59,17 +79,17 @@ class CliContext:
         """Build the pipeline (loads models; call it after every argument is checked).
 
         ``restore`` overrides the ``--no-restore`` global option."""
-        from faceprint.config import PipelineConfig
         from faceprint.pipeline import FacePipeline
 
-        config = PipelineConfig(
-            detector=detector,
-            embedder=embedder or DEFAULT_EMBEDDER,
-            device=self.device or self.env.device,
-            threads=self.threads if self.threads is not None else self.env.threads,
-            restore=self.restore if restore is None else restore,
-        )
+        config = self.pipeline_config(embedder=embedder, detector=detector, restore=restore)
         return FacePipeline.from_config(config, store=self.store(), accept_licence=accept)
+
+    def search_device(self) -> str | None:
+        """``"cuda"`` when the models run on CUDA: galleries are then searched there too
+        (exact scans on the GPU); otherwise ``None`` (the CPU indexes)."""
+        from faceprint.models.runtime import resolve_device
+
+        return "cuda" if resolve_device(self.device or self.env.device) == "cuda" else None
 
     def gallery_path(self, given: Path | None = None) -> Path:
         return self.env.gallery_path(given)

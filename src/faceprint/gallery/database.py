@@ -21,6 +21,7 @@ from typing import Self
 
 from faceprint.errors import FaceprintError, GalleryCorruptError, GalleryError, NotFoundError
 from faceprint.gallery.schema import (
+    ADDED_CHANGE_LOG,
     ADDED_INDEXES,
     FORMAT,
     SCHEMA,
@@ -176,29 +177,36 @@ class GalleryDatabase:
             )
 
     def _add_missing_indexes(self) -> None:
-        """Create the indexes of :data:`ADDED_INDEXES` a file lacks, in one transaction.
+        """Create what :data:`ADDED_INDEXES` and :data:`ADDED_CHANGE_LOG` name and a file
+        lacks, in one transaction.
 
         Checked first without a write lock, so opening an up-to-date file writes nothing.
         A file this process may not write (read-only, or locked past the busy timeout)
         keeps working without them; a warning says what is slower.
         """
         missing = [n for n in ADDED_INDEXES if n not in self._schema_names("index")]
+        statements = [ADDED_INDEXES[n] for n in missing]
+        for (kind, name), statement in ADDED_CHANGE_LOG.items():
+            if name not in self._schema_names(kind):
+                missing.append(name)
+                statements.append(statement)
         if not missing:
             return
         try:
             with self._write() as conn:
-                for name in missing:
-                    conn.execute(ADDED_INDEXES[name])
+                for statement in statements:
+                    conn.execute(statement)
         except GalleryError as exc:
             log.warning(
-                "could not add index(es) %s to gallery %s (%s); lookups by image digest "
-                "scan the faces until the file is opened writable",
+                "could not add %s to gallery %s (%s); lookups by image digest scan the "
+                "faces and searches reload the gallery after each write until the file is "
+                "opened writable",
                 ", ".join(missing),
                 self._path,
                 exc,
             )
             return
-        log.info("added index(es) %s to gallery %s", ", ".join(missing), self._path)
+        log.info("added %s to gallery %s", ", ".join(missing), self._path)
 
     # --- transactions and errors -------------------------------------------------------
 

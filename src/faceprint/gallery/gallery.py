@@ -26,14 +26,12 @@ import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
-
-from faceprint.errors import ConfigError, ModelMismatchError
-from faceprint.gallery.index import PersonIndex
+from faceprint.errors import ConfigError, GalleryError, ModelMismatchError
+from faceprint.gallery.engines import check_index_spec, open_engine
+from faceprint.gallery.live import LiveIndex
 from faceprint.gallery.records import CollectionInfo, FaceInfo, FaceRecord, PersonInfo
 from faceprint.gallery.schema import Pin
 from faceprint.gallery.storage import GalleryStore
@@ -42,32 +40,28 @@ from faceprint.types import Embedding, Identification, Match, Threshold
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, slots=True, eq=False)
-class _Snapshot:
-    """The searchable state of one collection filter at one database version."""
-
-    version: tuple[int, int]
-    pin: Pin
-    index: PersonIndex
-    face_ids: NDArray[np.int64]
-    persons: dict[int, tuple[str, str]]
+INDEX_SETTING = "index"
+"""Gallery setting naming the vector index engine (:mod:`faceprint.gallery.engines`)."""
 
 
 class Gallery:
     """Enrolled faces grouped into collections and persons, searchable by embedding.
 
     Create with :meth:`open`; use as a context manager or call :meth:`close`. Calls on
-    one object are serialised with a lock, so it may be shared between threads. The
-    embedding matrix is cached per collection filter and reloaded only after this or
-    another connection (process) writes to the file.
+    one object are serialised with a lock, so it may be shared between threads;
+    searches run concurrently. Searches go through vector indexes (one per collection,
+    exact or HNSW by size, or Milvus: :meth:`set_index`) loaded at the first search and
+    kept in step with the file's change log, so a write by this or another process costs
+    the next search only the faces it changed.
     """
 
-    def __init__(self, store: GalleryStore) -> None:
+    def __init__(self, store: GalleryStore, *, device: str | None = None) -> None:
         """Wrap an open store; prefer :meth:`open`."""
         self._store = store
+        self._device = device
         self._lock = threading.RLock()
-        self._snapshots: dict[str | None, _Snapshot] = {}
+        self._live: LiveIndex | None = None
+        self._pin: tuple[tuple[int, int], Pin] | None = None
 
     @classmethod
     def open(
@@ -76,6 +70,7 @@ class Gallery:
         *,
         model_id: str | None = None,
         create: bool = True,
+        device: str | None = None,
     ) -> Gallery:
         """Open (or create) a gallery file.
 
@@ -84,6 +79,9 @@ class Gallery:
             model_id: the embedding model the caller will use. An unpinned gallery is
                 pinned to it; a pinned one must match it.
             create: create the file (and parent folders) if it does not exist.
+            device: search on this PyTorch device (``cuda``; ``cpu`` runs the same torch
+                code on the CPU): exact scans of every collection there, unless the
+                index setting says ``pq`` or Milvus. ``None``: numpy and PQ codes on the CPU.
 
         Raises:
             NotFoundError: ``create`` is False and there is no file at ``path``.
@@ -100,15 +98,25 @@ class Gallery:
             store.close()
             raise
         log.debug("opened gallery %s", name)
-        return cls(store)
+        return cls(store, device=device)
 
     # --- lifecycle ---------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the database connection; idempotent. Later calls raise GalleryError."""
+        """Save changed vector indexes and close the database; idempotent.
+
+        Later calls raise GalleryError.
+        """
         with self._lock:
+            if self._live is not None and not self._store.closed:
+                try:
+                    self._live.flush()
+                except (OSError, GalleryError) as exc:
+                    log.warning("could not save the vector index of %s: %s", self.path, exc)
+                finally:
+                    self._live.engine.close()
+                    self._live = None
             self._store.close()
-            self._snapshots.clear()
 
     def __enter__(self) -> Gallery:
         return self
@@ -153,6 +161,64 @@ class Gallery:
         """Turn the liveness policy on or off (stored in the gallery file)."""
         with self._lock:
             self._store.set_setting("require_liveness", "1" if required else "0")
+
+    @property
+    def index_spec(self) -> str:
+        """The ``index`` setting: ``auto`` (default), ``exact``, ``pq`` or a Milvus URI."""
+        with self._lock:
+            return self._store.meta(f"setting.{INDEX_SETTING}") or "auto"
+
+    def set_index(self, spec: str) -> None:
+        """Choose where searches run (stored in the file; see :mod:`faceprint.gallery.engines`).
+
+        The next search builds the new index (PQ codes for a million faces take about
+        20 s on two cores; a Milvus collection is filled once and kept by the server).
+
+        Raises:
+            ConfigError: ``spec`` names no engine.
+        """
+        check_index_spec(spec)
+        with self._lock:
+            self._store.set_setting(INDEX_SETTING, spec)
+            if self._live is not None:
+                self._live.engine.close()
+                self._live = None
+
+    def index_info(self) -> dict[str, Any]:
+        """The index setting, the change number searched and, per collection, the index
+        kind, faces and memory (loads the index if no search has yet)."""
+        with self._lock:
+            live = self._synced_index()
+            names = self._store.collection_names()
+            return {
+                "index": live.engine.name,  # credentials in a Milvus URI are redacted
+                "change": live.seq,
+                "collections": {
+                    names.get(cid, str(cid)): info for cid, info in live.engine.describe().items()
+                },
+            }
+
+    def rebuild_index(self) -> None:
+        """Rebuild the vector index from the gallery file (and save it), discarding any
+        saved or server-side copy (about 10 s per million faces for PQ codes)."""
+        with self._lock:
+            live = self._synced_index()
+            live.rebuild(self._store.pin().embedding_dim)
+            live.flush()
+
+    def _synced_index(self) -> LiveIndex:
+        """The live index, created on first use and synced to the file (call under the lock)."""
+        if self._live is None:
+            spec = self.index_spec
+            # the file's creation time: a model pin can only be added, never changed, so
+            # it is not part of it (an index first loaded unpinned stays valid)
+            identity = str(self._store.meta("created_at"))
+            engine = open_engine(
+                spec, gallery_path=self.path, identity=identity, device=self._device
+            )
+            self._live = LiveIndex(self._store, engine)
+        self._live.sync(self._store.pin().embedding_dim)
+        return self._live
 
     # --- writes ------------------------------------------------------------------------
 
@@ -388,31 +454,6 @@ class Gallery:
 
     # --- search ------------------------------------------------------------------------
 
-    def _snapshot(self, collection: str | None) -> _Snapshot:
-        """The cached searchable state for ``collection``, reloaded if the file changed."""
-        version = self._store.version()
-        cached = self._snapshots.get(collection)
-        if cached is not None and cached.version == version:
-            return cached
-        if any(s.version != version for s in self._snapshots.values()):
-            self._snapshots.clear()
-        stored = self._store.load_embeddings(collection)
-        snapshot = _Snapshot(
-            version=stored.version,
-            pin=stored.pin,
-            index=PersonIndex(stored.matrix, stored.person_ids),
-            face_ids=stored.face_ids,
-            persons=stored.persons,
-        )
-        self._snapshots[collection] = snapshot
-        log.debug(
-            "loaded %d face(s) of gallery %s (collection %r)",
-            len(stored.face_ids),
-            self._store.path,
-            collection,
-        )
-        return snapshot
-
     def search(
         self, embedding: Embedding, *, k: int = 5, collection: str | None = None
     ) -> list[Match]:
@@ -438,21 +479,40 @@ class Gallery:
             raise ConfigError(f"k must be at least 1, got {k}")
         probe = checked_vector(embedding, "the probe embedding")
         with self._lock:
-            snapshot = self._snapshot(collection)
-        snapshot.pin.check(embedding.model_id, embedding.dimension, gallery=self.path)
-        hits = snapshot.index.search(probe, k=k)
+            pin = self._current_pin()
+            pin.check(embedding.model_id, embedding.dimension, gallery=self.path)
+            live = self._synced_index()
+            ids = None if collection is None else [self._store.collection_id(collection)]
+        hits, approximate = live.search(probe, k, ids)
+        if not hits or pin.embedding_dim is None:
+            return []
+        with self._lock:
+            rows = self._store.shortlist([h.face_id for h in hits], pin.embedding_dim)
         matches = []
         for hit in hits:
-            person, collection_name = snapshot.persons[hit.group]
+            row = rows.get(hit.face_id)
+            if row is None:  # removed by another process since the search
+                continue
+            vector, _, person, collection_name = row
+            similarity = float(vector @ probe) if approximate else hit.similarity
             matches.append(
                 Match(
                     person=person,
-                    similarity=hit.similarity,
-                    face_id=int(snapshot.face_ids[hit.row]),
+                    similarity=max(-1.0, min(1.0, similarity)),
+                    face_id=hit.face_id,
                     collection=collection_name,
                 )
             )
+        if approximate:  # re-scored exactly: re-sort (ties: the face enrolled first)
+            matches.sort(key=lambda m: (-m.similarity, m.face_id))
         return matches
+
+    def _current_pin(self) -> Pin:
+        """The model pin, re-read only after a write (call under the lock)."""
+        version = self._store.version()
+        if self._pin is None or self._pin[0] != version:
+            self._pin = (version, self._store.pin())
+        return self._pin[1]
 
     def identify(
         self,

@@ -14,6 +14,10 @@ Schema (version :data:`SCHEMA_VERSION`)::
           source TEXT, source_sha256 TEXT, bbox_x1, bbox_y1, bbox_x2, bbox_y2 REAL,
           det_score REAL, enrolled_at TEXT)
     indexes: faces_person ON faces(person_id), faces_source_sha256 ON faces(source_sha256)
+    face_changes(seq INTEGER PRIMARY KEY AUTOINCREMENT, face_id INTEGER, added INTEGER)
+        one row per face inserted (added = 1) or deleted (added = 0), written by the
+        triggers faces_logged_insert and faces_logged_delete; pruned up to
+        meta.index.log_floor once a saved vector index covers those changes
 
 Times are ISO-8601 UTC.
 
@@ -48,6 +52,29 @@ ADDED_INDEXES = {
 }
 """Indexes added after schema 1 shipped: created on open of a writable file that lacks them."""
 
+CHANGE_LOG = "face_changes"
+"""The table that records every face added or removed, in commit order."""
+
+ADDED_CHANGE_LOG = {
+    ("table", CHANGE_LOG): (
+        f"CREATE TABLE IF NOT EXISTS {CHANGE_LOG} ("
+        "seq INTEGER PRIMARY KEY AUTOINCREMENT, face_id INTEGER NOT NULL, "
+        "added INTEGER NOT NULL)"
+    ),
+    ("trigger", "faces_logged_insert"): (
+        "CREATE TRIGGER IF NOT EXISTS faces_logged_insert AFTER INSERT ON faces BEGIN "
+        "INSERT INTO face_changes(face_id, added) VALUES (new.id, 1); END"
+    ),
+    ("trigger", "faces_logged_delete"): (
+        "CREATE TRIGGER IF NOT EXISTS faces_logged_delete AFTER DELETE ON faces BEGIN "
+        "INSERT INTO face_changes(face_id, added) VALUES (old.id, 0); END"
+    ),
+}
+"""The change log (added after schema 1 shipped, readable by older versions): a table and
+two triggers, so every writer (older faceprint versions, cascades from a removed person
+or collection, archive imports) records its changes. Vector indexes replay it instead of
+reloading the gallery after a write (:mod:`faceprint.gallery.live`)."""
+
 SCHEMA = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     """CREATE TABLE collections (
@@ -74,6 +101,7 @@ SCHEMA = (
     )""",
     "CREATE INDEX faces_person ON faces(person_id)",
     *ADDED_INDEXES.values(),
+    *ADDED_CHANGE_LOG.values(),
 )
 
 INSERT_FACE = (

@@ -7,6 +7,7 @@ talks to. Its layers, one module each:
 * :mod:`faceprint.gallery.database` — the connection: opening, validation, migration,
   transactions, the ``meta`` table and the model pin;
 * :mod:`faceprint.gallery.transfer` — bulk reads and writes for archives;
+* :mod:`faceprint.gallery.feed` — what vector indexes read: bulk rows and the change log;
 * this module — everyday SQL: adding, renaming and removing collections, persons and
   faces, single-item getters, listings, counts, image-digest lookups and the embedding
   matrix for search.
@@ -27,6 +28,7 @@ from numpy.typing import NDArray
 
 from faceprint.errors import AlreadyExistsError, GalleryError, NotFoundError
 from faceprint.gallery.database import BUSY_TIMEOUT_MS, MEMORY
+from faceprint.gallery.feed import IndexFeed
 from faceprint.gallery.records import CollectionInfo, FaceInfo, FaceRecord, PersonInfo
 from faceprint.gallery.schema import (
     FORMAT,
@@ -90,7 +92,7 @@ class StoredEmbeddings:
     persons: dict[int, tuple[str, str]]
 
 
-class GalleryStore(GalleryTransfer):
+class GalleryStore(GalleryTransfer, IndexFeed):
     """One SQLite connection to a gallery file; every SQL statement lives in its modules.
 
     Not thread-safe by itself: :class:`~faceprint.gallery.Gallery` serialises calls.

@@ -25,6 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from faceprint import __version__
 from faceprint.gallery import Gallery
 from faceprint.models.card import load_catalog
+from faceprint.models.runtime import resolve_device
 from faceprint.models.store import ModelStore
 from faceprint.pipeline import FacePipeline
 from faceprint.service.deps import RateLimits, ServiceState
@@ -95,7 +96,12 @@ def create_app(settings: ServiceSettings, *, pipeline: FacePipeline | None = Non
                 accept_licence=settings.accept_licence,
             )
             settings.gallery_path.parent.mkdir(parents=True, exist_ok=True)
-            gallery = Gallery.open(settings.gallery_path, model_id=built.model_id)
+            device = settings.pipeline_config().device
+            gallery = Gallery.open(
+                settings.gallery_path,
+                model_id=built.model_id,
+                device="cuda" if resolve_device(device) == "cuda" else None,
+            )
             keys = KeyStore.open(settings.keys_path, create=True)
             if not keys.list():
                 log.warning(

@@ -93,6 +93,41 @@ def gallery_policy(
         output.line(f"require_liveness: {policy['require_liveness']}")
 
 
+@command(group, "index")
+def gallery_index(
+    spec: Annotated[
+        str | None,
+        typer.Argument(
+            help="Where searches run: auto (exact below 50,000 faces per collection, "
+            "PQ codes above), exact, pq, milvus://HOST:PORT/DB or milvus-lite:PATH. "
+            "Omit to show the current index."
+        ),
+    ] = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Rebuild the index from the gallery file.")
+    ] = False,
+    gallery: GalleryOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show or choose a gallery's vector index; builds it if it is not built yet."""
+    with _open(gallery) as g:
+        if spec is not None:
+            g.set_index(spec)
+        if g.size() >= 50_000 and not as_json:
+            output.note("loading or building the index…")
+        if rebuild:
+            g.rebuild_index()
+        info = g.index_info()
+    if as_json:
+        output.print_json(info)
+        return
+    output.line(f"index: {info['index']} (change {info['change']})")
+    for name, entry in sorted(info["collections"].items()):
+        memory = entry.get("memory_bytes")
+        size = f", {memory / 2**20:.1f} MiB" if memory else ""
+        output.line(f"  {name}: {entry['kind']}, {entry['faces']} face(s){size}")
+
+
 @command(group, "remove")
 def gallery_remove(
     person: Annotated[str | None, typer.Argument(help="Person to remove with all faces.")] = None,

@@ -64,7 +64,9 @@ def identify(
         raise NotFoundError(f"no gallery at {path}; enroll faces first, or pass --gallery")
     model = cli.embedder_for(path, embedder)
     pipeline = cli.pipeline(embedder=model, accept=accept)
-    with Gallery.open(path, model_id=pipeline.model_id, create=False) as opened:
+    with Gallery.open(
+        path, model_id=pipeline.model_id, create=False, device=cli.search_device()
+    ) as opened:
         found = identify_images(
             pipeline,
             opened,

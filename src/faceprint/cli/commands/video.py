@@ -104,7 +104,9 @@ def video(
     pipeline = cli.pipeline(embedder=cli.embedder_for(path, embedder), accept=accept)
     name = Path(source).name if not source.isdigit() and "://" not in source else source
     with (
-        Gallery.open(path, model_id=pipeline.model_id, create=False) as g,
+        Gallery.open(
+            path, model_id=pipeline.model_id, create=False, device=cli.search_device()
+        ) as g,
         output.stage_progress(enabled=not as_json and cli.show_progress) as progress,
     ):
         report = run_video(
