@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from tests.shared_paths import SAMPLES
 
+from faceprint.gallery import Gallery
 from faceprint.service import ServiceSettings, create_app
 from faceprint.service.keys import KeyStore
 
@@ -32,18 +33,30 @@ class Service:
         return {"Authorization": f"Bearer {token}"}
 
 
+SERVICE_INDEXES = ["auto", "milvus-lite"]
+"""Index engines the gallery-searching route tests run against (``indexed_service``)."""
+
+
 @pytest.fixture()
 def make_service(tmp_path: Path, pipeline) -> Iterator[Callable[..., Service]]:
-    """``make_service(**settings_overrides)`` → a started :class:`Service`."""
+    """``make_service(index=None, **settings_overrides)`` → a started :class:`Service`.
+
+    ``index`` sets the gallery's index engine before the app opens it (``milvus-lite``:
+    a milvus-lite file in ``tmp_path``)."""
     clients: list[TestClient] = []
 
-    def make(**overrides: object) -> Service:
+    def make(*, index: str | None = None, **overrides: object) -> Service:
         base = ServiceSettings(
             gallery_path=tmp_path / f"gallery{len(clients)}.db",
             keys_path=tmp_path / "keys.db",
             inference_threads=2,
         )
         settings = replace(base, **overrides)  # type: ignore[arg-type]
+        if index is not None:
+            if index == "milvus-lite":
+                index = f"milvus-lite:{tmp_path / 'milvus.db'}"
+            with Gallery.open(settings.gallery_path) as gallery:
+                gallery.set_index(index)
         client = TestClient(create_app(settings, pipeline=pipeline), raise_server_exceptions=False)
         client.__enter__()
         clients.append(client)
@@ -57,6 +70,15 @@ def make_service(tmp_path: Path, pipeline) -> Iterator[Callable[..., Service]]:
 @pytest.fixture()
 def service(make_service) -> Service:
     return make_service()
+
+
+@pytest.fixture(params=SERVICE_INDEXES)
+def indexed_service(request: pytest.FixtureRequest, make_service) -> Service:
+    """A service whose gallery searches through each of :data:`SERVICE_INDEXES`."""
+    if request.param == "milvus-lite":
+        pytest.importorskip("pymilvus", reason="the [milvus] extra is not installed")
+        pytest.importorskip("milvus_lite", reason="the [milvus] extra is not installed")
+    return make_service(index=request.param)
 
 
 def image(relative: str) -> tuple[str, bytes]:

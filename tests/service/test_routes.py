@@ -379,7 +379,8 @@ def test_adding_faces_to_a_missing_collection_is_404(service) -> None:
     )
 
 
-def test_search_names_both_people_and_leaves_a_stranger_unknown(service) -> None:
+def test_search_names_both_people_and_leaves_a_stranger_unknown(indexed_service) -> None:
+    service = indexed_service
     headers = service.key("*:write")
     enroll(service, headers, "team", "barack_obama", "joe_biden")
     body = ok(
@@ -409,7 +410,8 @@ def test_search_names_both_people_and_leaves_a_stranger_unknown(service) -> None
     assert len(one["faces"]) == 1 and len(one["faces"][0]["matches"]) == 1
 
 
-def test_search_in_an_empty_collection_is_all_unknown(service) -> None:
+def test_search_in_an_empty_collection_is_all_unknown(indexed_service) -> None:
+    service = indexed_service
     headers = service.key("*:write")
     ok(
         service.client.post("/v1/collections", headers=headers, json={"collection_id": "empty"}),
@@ -426,7 +428,8 @@ def test_search_in_an_empty_collection_is_all_unknown(service) -> None:
     assert body["faces"][0]["matches"] == [] and body["faces"][0]["similarity"] is None
 
 
-def test_keys_never_see_other_collections(service) -> None:
+def test_keys_never_see_other_collections(indexed_service) -> None:
+    service = indexed_service
     admin = service.key("*:write")
     enroll(service, admin, "a", "barack_obama")
     enroll(service, admin, "b", "joe_biden")
@@ -483,7 +486,8 @@ def test_faces_and_persons_of_other_collections_are_not_found(service) -> None:
     assert ok(c.get("/v1/collections/b", headers=admin))["faces"] == len(theirs)
 
 
-def test_concurrent_enrollments_and_searches_lose_nothing(service) -> None:
+def test_concurrent_enrollments_and_searches_lose_nothing(indexed_service) -> None:
+    service = indexed_service
     headers = service.key("*:write")
     enroll(service, headers, "load", "joe_biden")
     obama = person_images("barack_obama")
