@@ -39,6 +39,20 @@ class LayoutError(UsageError):
     code = "bad_layout"
 
 
+class MissingDependencyError(ConfigError, ImportError):
+    """An optional dependency the call needs is not installed; the message names the
+    ``pip install 'faceprint[extra]'`` that brings it."""
+
+    code = "missing_dependency"
+
+
+class ClusterUnavailableError(ConfigError, ConnectionError):
+    """A compute cluster (e.g. Ray, for distributed enrollment) cannot be reached or
+    started at the given address; the message says how to start or point to one."""
+
+    code = "cluster_unavailable"
+
+
 # --- images ------------------------------------------------------------------------
 
 

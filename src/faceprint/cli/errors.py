@@ -49,6 +49,7 @@ EXTRAS = {
     "av": "video",
     "lap": "video",
     "matplotlib": "eval",
+    "ray": "ray",
 }
 """Optional dependency → the ``faceprint[extra]`` that installs it."""
 

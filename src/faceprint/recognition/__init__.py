@@ -2,16 +2,24 @@
 
 This layer turns files into gallery entries and images into open-set decisions, one
 batched, streaming pass over the inputs (:func:`faceprint.batch.analyze_images`). It
-loses nothing: every input that could not be used is reported with a reason.
+loses nothing: every input that could not be used is reported with a reason. Enrollment
+also runs with the models in Ray actors (:mod:`faceprint.recognition.distributed`,
+``pip install 'faceprint[ray]'``), through the same claims, verdicts and commits.
 """
 
 from faceprint.media.sources import ImageInput, Source
+from faceprint.recognition.distributed import RayAnalyzer, RayOptions, enroll_stream_ray
 from faceprint.recognition.enroll import (
+    Analyzer,
+    Candidate,
     Claims,
+    PipelineAnalyzer,
+    collect_report,
     enroll_images,
     enroll_stream,
     enroll_tree,
     preview_enrollment,
+    run_enrollment,
 )
 from faceprint.recognition.identify import (
     choose_threshold,
@@ -29,6 +37,8 @@ from faceprint.recognition.results import (
 )
 
 __all__ = [
+    "Analyzer",
+    "Candidate",
     "Claims",
     "EnrollPlan",
     "EnrollReport",
@@ -36,15 +46,21 @@ __all__ = [
     "FaceIdentification",
     "IdentifiedImage",
     "ImageInput",
+    "PipelineAnalyzer",
+    "RayAnalyzer",
+    "RayOptions",
     "Skipped",
     "Source",
     "choose_threshold",
+    "collect_report",
     "enroll_images",
     "enroll_stream",
+    "enroll_stream_ray",
     "enroll_tree",
     "identify_faces",
     "identify_images",
     "identify_result",
     "plan_enrollment",
     "preview_enrollment",
+    "run_enrollment",
 ]

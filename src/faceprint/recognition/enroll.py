@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from faceprint.batch import BATCH_SIZE, ImageResult, analyze_images
 from faceprint.core.quality import QualityPolicy
@@ -25,14 +26,20 @@ from faceprint.media.sources import Decoded, DecodeLimits, Source, decode_source
 from faceprint.pipeline import FacePipeline
 from faceprint.recognition.layout import EnrollPlan, plan_enrollment
 from faceprint.recognition.results import EnrolledFace, EnrollReport, Skipped
-from faceprint.types import Face, Progress
+from faceprint.types import Detection, Embedding, Liveness, Progress
 
 __all__ = [
+    "Analyzer",
+    "Candidate",
+    "ClaimScreen",
     "Claims",
+    "PipelineAnalyzer",
+    "collect_report",
     "enroll_images",
     "enroll_stream",
     "enroll_tree",
     "preview_enrollment",
+    "run_enrollment",
 ]
 
 log = logging.getLogger(__name__)
@@ -100,6 +107,118 @@ class Claims:
         return out
 
 
+ClaimScreen = Callable[[Sequence[tuple[int, str, str]]], list[str | None]]
+"""Given ``(index, name, sha256)`` of images that were read, before any model runs on
+them: for each, the reason to skip it (``already_enrolled`` …) or ``None`` to process it.
+An :class:`Analyzer` calls it once per batch."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Candidate:
+    """What enrollment needs to know of one input once the models ran on it.
+
+    Attributes:
+        index: position of the input in the enrollment.
+        source: its name (the path).
+        sha256: hex digest of its bytes (``None``: it could not be read).
+        faces_in_image: faces the detector found.
+        detection, embedding: the primary face, when one was found and embedded.
+        liveness: the primary face's presentation-attack check, when it was asked for.
+        quality_reasons: why the primary face fails the quality policy (when one was
+            asked for; empty when it passes).
+        error_code, error_message: why the input could not be read or analyzed.
+    """
+
+    index: int
+    source: str
+    sha256: str | None
+    faces_in_image: int = 0
+    detection: Detection | None = None
+    embedding: Embedding | None = None
+    liveness: Liveness | None = None
+    quality_reasons: tuple[str, ...] = ()
+    error_code: str | None = None
+    error_message: str = ""
+
+    @classmethod
+    def of(cls, result: ImageResult) -> Candidate:
+        """The candidate for one :class:`~faceprint.batch.ImageResult`."""
+        face = result.primary_face
+        quality = face.quality if face is not None else None
+        return cls(
+            index=result.index,
+            source=result.source,
+            sha256=result.sha256,
+            faces_in_image=len(result.detections),
+            detection=face.detection if face is not None else None,
+            embedding=face.embedding if face is not None else None,
+            liveness=face.liveness if face is not None else None,
+            quality_reasons=quality.reasons if quality is not None else (),
+            error_code=result.error.code if result.error is not None else None,
+            error_message=str(result.error) if result.error is not None else "",
+        )
+
+
+class Analyzer(Protocol):
+    """The one step of an enrollment that differs between ways of running it: images in,
+    one :class:`Candidate` per input out, in input order, with ``screen`` consulted for
+    each batch of readable images before any model runs on it.
+
+    :class:`PipelineAnalyzer` runs the models in this process;
+    :class:`faceprint.recognition.distributed.RayAnalyzer` runs them in Ray actors.
+    """
+
+    def __call__(
+        self,
+        sources: Iterable[Source],
+        screen: ClaimScreen,
+        *,
+        liveness: bool,
+        quality: QualityPolicy | None,
+    ) -> Generator[Candidate, None, None]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineAnalyzer:
+    """The models in this process: :func:`faceprint.batch.analyze_images` on the primary
+    face, ``batch_size`` images per model batch, ``workers`` decoding threads."""
+
+    pipeline: FacePipeline
+    batch_size: int = BATCH_SIZE
+    workers: int = 2
+    limits: DecodeLimits | None = None
+
+    def __call__(
+        self,
+        sources: Iterable[Source],
+        screen: ClaimScreen,
+        *,
+        liveness: bool,
+        quality: QualityPolicy | None,
+    ) -> Generator[Candidate, None, None]:
+        def decoded_screen(chunk: Sequence[Decoded]) -> list[str | None]:
+            readable = [(d.index, d.name, d.image.sha256) for d in chunk if d.image is not None]
+            reasons = dict(zip((i for i, _, _ in readable), screen(readable), strict=True))
+            return [reasons.get(d.index) for d in chunk]
+
+        results = analyze_images(
+            self.pipeline,
+            sources,
+            embed="primary",
+            liveness=liveness,
+            quality=quality or False,
+            screen=decoded_screen,
+            batch_size=self.batch_size,
+            workers=self.workers,
+            limits=self.limits,
+        )
+        try:
+            for result in results:
+                yield Candidate.of(result)
+        finally:
+            results.close()
+
+
 def enroll_stream(
     pipeline: FacePipeline,
     gallery: Gallery,
@@ -117,6 +236,40 @@ def enroll_stream(
 
     With a ``quality`` policy, faces that fail it are skipped with their reasons; under a
     gallery's liveness policy, suspected spoofs are skipped (``spoof_suspected``).
+    :func:`faceprint.recognition.distributed.enroll_stream_ray` is the same with the
+    models in Ray actors.
+
+    Raises:
+        faceprint.errors.ModelMismatchError: the gallery is pinned to another model.
+        faceprint.errors.GalleryError: the gallery refused a write (that batch was not
+            committed; the ones before it were).
+    """
+    analyzer = PipelineAnalyzer(pipeline, batch_size=batch_size, workers=workers, limits=limits)
+    return run_enrollment(
+        analyzer,
+        gallery,
+        items,
+        collection=collection,
+        quality=quality,
+        allow_shared_images=allow_shared_images,
+        batch_size=batch_size,
+    )
+
+
+def run_enrollment(
+    analyzer: Analyzer,
+    gallery: Gallery,
+    items: Iterable[tuple[str, Source]],
+    *,
+    collection: str = "default",
+    quality: QualityPolicy | None = None,
+    allow_shared_images: bool = False,
+    batch_size: int = BATCH_SIZE,
+) -> Generator[Outcome, None, None]:
+    """The enrollment job, whatever runs the models: claims (already enrolled? another
+    person's?) checked before any model runs, each candidate's verdict, commits of
+    ``batch_size`` outcomes at a time (one transaction per person), outcomes yielded in
+    input order once committed. ``analyzer`` turns the images into candidates.
 
     Raises:
         faceprint.errors.ModelMismatchError: the gallery is pinned to another model.
@@ -132,48 +285,34 @@ def enroll_stream(
             persons[index] = person
             yield source
 
-    def screen(chunk: Sequence[Decoded]) -> list[str | None]:
-        readable = [(d.index, d.name, d.image.sha256) for d in chunk if d.image is not None]
+    def screen(readable: Sequence[tuple[int, str, str]]) -> list[str | None]:
         verdicts = claims.check([(persons[i], sha, name) for i, name, sha in readable])
-        reasons: dict[int, str] = {}
         for (index, _, _), verdict in zip(readable, verdicts, strict=True):
             if verdict is not None:
                 skipped[index] = verdict
-                reasons[index] = verdict.reason
-        return [reasons.get(d.index) for d in chunk]
+        return [None if v is None else v.reason for v in verdicts]
 
-    results = analyze_images(
-        pipeline,
-        sources(),
-        embed="primary",
-        liveness=gallery.require_liveness,
-        quality=quality or False,
-        screen=screen,
-        batch_size=batch_size,
-        workers=workers,
-        limits=limits,
-    )
-    batch: list[tuple[str, ImageResult]] = []
+    candidates = analyzer(sources(), screen, liveness=gallery.require_liveness, quality=quality)
+    batch: list[tuple[str, Candidate]] = []
     try:
-        for result in results:
-            batch.append((persons.pop(result.index), result))
+        for candidate in candidates:
+            batch.append((persons.pop(candidate.index), candidate))
             if len(batch) >= batch_size:
                 yield from _commit(gallery, batch, skipped, collection, quality)
                 batch = []
         yield from _commit(gallery, batch, skipped, collection, quality)
     finally:
-        results.close()
+        candidates.close()
 
 
-def _verdict(result: ImageResult, person: str, quality: QualityPolicy | None) -> Skipped | None:
+def _verdict(candidate: Candidate, person: str, quality: QualityPolicy | None) -> Skipped | None:
     """Why a processed image cannot be enrolled, or ``None``."""
-    source = result.source
-    if result.error is not None:
-        return Skipped(source, result.error.code, str(result.error), person)
-    face = result.primary_face
-    if face is None:
+    source = candidate.source
+    if candidate.error_code is not None:
+        return Skipped(source, candidate.error_code, candidate.error_message, person)
+    if candidate.detection is None or candidate.embedding is None:
         return Skipped(source, "no_face", f"{source}: no face found", person)
-    live = face.liveness
+    live = candidate.liveness
     if live is not None and not live.is_live:
         return Skipped(
             source,
@@ -182,8 +321,8 @@ def _verdict(result: ImageResult, person: str, quality: QualityPolicy | None) ->
             f"{live.threshold}); the gallery requires liveness",
             person,
         )
-    if quality is not None and face.quality is not None and face.quality.reasons:
-        reasons = face.quality.reasons
+    if quality is not None and candidate.quality_reasons:
+        reasons = candidate.quality_reasons
         message = f"{source}: fails the quality policy: {', '.join(reasons)}"
         return Skipped(source, reasons[0], message, person)
     return None
@@ -191,7 +330,7 @@ def _verdict(result: ImageResult, person: str, quality: QualityPolicy | None) ->
 
 def _commit(
     gallery: Gallery,
-    batch: Sequence[tuple[str, ImageResult]],
+    batch: Sequence[tuple[str, Candidate]],
     skipped: dict[int, Skipped],
     collection: str,
     quality: QualityPolicy | None,
@@ -199,39 +338,61 @@ def _commit(
     """Write a batch's faces (one transaction per person) and return every outcome in
     input order."""
     outcomes: dict[int, Outcome] = {}
-    by_person: dict[str, list[tuple[ImageResult, Face]]] = {}
-    for person, result in batch:
-        verdict = skipped.pop(result.index, None) or _verdict(result, person, quality)
+    by_person: dict[str, list[tuple[Candidate, Detection, Embedding]]] = {}
+    for person, candidate in batch:
+        verdict = skipped.pop(candidate.index, None) or _verdict(candidate, person, quality)
         if verdict is not None:
-            outcomes[result.index] = verdict
-            log.debug("skipping %s: %s", result.source, verdict.reason)
+            outcomes[candidate.index] = verdict
+            log.debug("skipping %s: %s", candidate.source, verdict.reason)
             continue
-        face = result.primary_face
-        assert face is not None  # _verdict refuses an image without one
-        by_person.setdefault(person, []).append((result, face))
+        detection, embedding = candidate.detection, candidate.embedding
+        assert detection is not None and embedding is not None  # _verdict refuses others
+        by_person.setdefault(person, []).append((candidate, detection, embedding))
     for person, rows in by_person.items():
         records = [
             FaceRecord(
-                embedding=face.embedding,
-                source=r.source,
-                source_sha256=r.sha256 or "",
-                bbox_xyxy=face.detection.bbox_xyxy,
-                det_score=face.detection.score,
+                embedding=embedding,
+                source=c.source,
+                source_sha256=c.sha256 or "",
+                bbox_xyxy=detection.bbox_xyxy,
+                det_score=detection.score,
             )
-            for r, face in rows
+            for c, detection, embedding in rows
         ]
         ids = gallery.add_faces(person, records, collection=collection)
-        for face_id, (r, face) in zip(ids, rows, strict=True):
-            outcomes[r.index] = EnrolledFace(
+        for face_id, (c, detection, _) in zip(ids, rows, strict=True):
+            outcomes[c.index] = EnrolledFace(
                 person=person,
-                source=r.source,
+                source=c.source,
                 face_id=face_id,
-                bbox_xyxy=face.detection.bbox_xyxy,
-                score=face.detection.score,
-                issues=face.detection.issues,
-                faces_in_image=len(r.detections),
+                bbox_xyxy=detection.bbox_xyxy,
+                score=detection.score,
+                issues=detection.issues,
+                faces_in_image=c.faces_in_image,
             )
     return [outcomes[i] for i in sorted(outcomes)]
+
+
+def collect_report(
+    outcomes: Iterable[Outcome], *, total: int, progress: Progress | None = None
+) -> EnrollReport:
+    """Run an enrollment's outcomes (:func:`enroll_stream`, :func:`run_enrollment`) to
+    the end and collect them in one report; ``progress(done, total, source)`` is called
+    after each."""
+    enrolled: list[EnrolledFace] = []
+    skipped: list[Skipped] = []
+    try:
+        for done, outcome in enumerate(outcomes, start=1):
+            if isinstance(outcome, EnrolledFace):
+                enrolled.append(outcome)
+            else:
+                skipped.append(outcome)
+            if progress is not None:
+                progress(done, total, outcome.source)
+    finally:
+        if isinstance(outcomes, Generator):
+            outcomes.close()
+    return EnrollReport(enrolled=tuple(enrolled), skipped=tuple(skipped))
 
 
 def _report(
@@ -243,17 +404,7 @@ def _report(
 ) -> EnrollReport:
     """Run :func:`enroll_stream` to the end and collect its outcomes in one report."""
     outcomes = enroll_stream(pipeline, gallery, items, **options)
-    total = len(items)
-    enrolled: list[EnrolledFace] = []
-    skipped: list[Skipped] = []
-    for done, outcome in enumerate(outcomes, start=1):
-        if isinstance(outcome, EnrolledFace):
-            enrolled.append(outcome)
-        else:
-            skipped.append(outcome)
-        if progress is not None:
-            progress(done, total, outcome.source)
-    return EnrollReport(enrolled=tuple(enrolled), skipped=tuple(skipped))
+    return collect_report(outcomes, total=len(items), progress=progress)
 
 
 def enroll_images(

@@ -34,6 +34,8 @@ STATUS_BY_CLASS: dict[type[errors.FaceprintError], int] = {
     errors.ConfigError: 400,
     errors.UsageError: 400,
     errors.LayoutError: 400,
+    errors.MissingDependencyError: 500,  # the server's installation lacks an extra
+    errors.ClusterUnavailableError: 503,
     # images: refused client input
     errors.ImageError: 422,
     errors.ImageNotFoundError: 500,  # the service never reads images from server paths

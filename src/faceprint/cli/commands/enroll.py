@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -72,6 +73,40 @@ def enroll(
     ] = False,
     embedder: EmbedderOpt = None,
     accept: AcceptOpt = False,
+    use_ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray",
+            help="Run the models in the actors of a Ray cluster (needs the ray extra of "
+            "faceprint): a local one started or joined here, or --ray-address.",
+        ),
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            metavar="ADDRESS",
+            help="The Ray cluster to use (implies --ray): auto (a cluster this machine "
+            "belongs to), HOST:6379 or ray://HOST:10001. Default: $RAY_ADDRESS, else a "
+            "local cluster.",
+        ),
+    ] = None,
+    ray_actors: Annotated[
+        int | None,
+        typer.Option(
+            "--ray-actors", min=1, help="With --ray: actors, each loading the models once (2)."
+        ),
+    ] = None,
+    ray_cpus: Annotated[
+        float | None,
+        typer.Option(
+            "--ray-cpus",
+            min=0.01,
+            help="With --ray: Ray CPUs each actor reserves (0.5; a fraction leaves Ray Data "
+            "a CPU). Each actor's inference threads: --threads, else these CPUs rounded "
+            "down, at least 1.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
     jsonl: JsonlOpt = False,
 ) -> None:
@@ -79,13 +114,19 @@ def enroll(
 
     Re-running is safe: images already enrolled for the person are skipped
     (already_enrolled), so a run stopped by Ctrl-C or a crash finishes where it left off.
+    With --ray the models run in Ray actors; the gallery is written here, the same way.
     """
     from faceprint.core.quality import QualityPolicy
     from faceprint.gallery import Gallery
-    from faceprint.recognition import enroll_stream, plan_enrollment
+    from faceprint.recognition import plan_enrollment
 
     mode = output_mode(as_json, jsonl)
     refused = _degradations(refuse_degraded)
+    use_ray = use_ray or ray_address is not None
+    if not use_ray and (ray_actors is not None or ray_cpus is not None):
+        from faceprint.errors import UsageError
+
+        raise UsageError("--ray-actors and --ray-cpus need --ray (or --ray-address)")
     plan = plan_enrollment(existing(paths), person=person)
     cli = current()
     path = cli.gallery_path(gallery)
@@ -93,25 +134,61 @@ def enroll(
     if dry_run:
         _dry_run(plan, path, collection=collection, allow_shared=allow_shared, mode=mode)
         return
-    pipeline = cli.pipeline(embedder=model, accept=accept)
+    policy = QualityPolicy(degradations=refused) if quality or refused else None
+    stream: Callable[[Gallery], Generator[Any, None, None]]
+    if use_ray:
+        from faceprint.models.card import load_catalog
+        from faceprint.recognition import RayAnalyzer, RayOptions, run_enrollment
+
+        model_id = load_catalog()[model].name  # an unknown model fails before the gallery
+        analyzer = RayAnalyzer(  # without Ray installed, this fails before the gallery too
+            cli.pipeline_config(embedder=model),
+            cli.env.store_config(),
+            options=RayOptions(
+                address=ray_address,
+                actors=ray_actors or 2,
+                cpus_per_actor=ray_cpus or 0.5,
+                verbose=cli.debug,
+            ),
+            accept_licence=accept,
+        )
+
+        def stream(opened: Gallery) -> Generator[Any, None, None]:
+            return run_enrollment(  # what enroll_stream_ray runs
+                analyzer,
+                opened,
+                plan.items,
+                collection=collection,
+                quality=policy,
+                allow_shared_images=allow_shared,
+            )
+    else:
+        from faceprint.recognition import enroll_stream
+
+        pipeline = cli.pipeline(embedder=model, accept=accept)
+        model_id = pipeline.model_id
+
+        def stream(opened: Gallery) -> Generator[Any, None, None]:
+            return enroll_stream(
+                pipeline,
+                opened,
+                plan.items,
+                collection=collection,
+                quality=policy,
+                allow_shared_images=allow_shared,
+            )
+
     counts: Counter[str] = Counter()
     persons: set[str] = set()
     interrupted = False
     items: list[Any] = []
     with (
-        Gallery.open(path, model_id=pipeline.model_id) as opened,
+        Gallery.open(path, model_id=model_id) as opened,
         output.progress_bar(
             "enrolling", total=len(plan), unit="images", enabled=cli.show_progress
         ) as bar,
     ):
-        outcomes = enroll_stream(
-            pipeline,
-            opened,
-            plan.items,
-            collection=collection,
-            quality=QualityPolicy(degradations=refused) if quality or refused else None,
-            allow_shared_images=allow_shared,
-        )
+        outcomes = stream(opened)
         size_before = opened.size()
         try:
             for done, outcome in enumerate(outcomes, start=1):
