@@ -52,7 +52,7 @@ def check_index_spec(spec: str) -> str:
     if spec in LOCAL_KINDS or spec.startswith(("milvus://", "milvus-lite:")):
         return spec
     raise ConfigError(
-        f"unknown index {spec!r}: use auto, exact, hnsw, milvus://HOST:PORT/DB or milvus-lite:PATH"
+        f"unknown index {spec!r}: use auto, exact, pq, milvus://HOST:PORT/DB or milvus-lite:PATH"
     )
 
 

@@ -207,8 +207,11 @@ class PqIndex:
 
     @property
     def memory_bytes(self) -> int:
-        codes = 0 if self._codes is None else self._rows.used * self._m // 2
-        return codes + sum(int(b.nbytes) for b in self._blocks) + self._rows.nbytes
+        """Codes, the float16 rows in use and the row table. A block's unused rows are
+        zero pages the system commits only when written, so they are not counted."""
+        used = self._rows.used
+        codes = 0 if self._codes is None else used * self._m // 2
+        return codes + used * self._dim * 2 + self._rows.nbytes
 
     def _gather(self, rows: NDArray[np.int64]) -> NDArray[np.float32]:
         """Float32 copies of some rows' float16 vectors."""
