@@ -36,7 +36,8 @@ from faceprint.recognition import (
     enroll_stream_ray,
     run_enrollment,
 )
-from faceprint.recognition.distributed import (
+from faceprint.recognition.enroll import ClaimScreen
+from faceprint.recognition.ray_columns import (
     _candidates,
     _columns,
     _failure_columns,
@@ -45,7 +46,6 @@ from faceprint.recognition.distributed import (
     _quality_policy,
     _store_config,
 )
-from faceprint.recognition.enroll import ClaimScreen
 from faceprint.testing import FakeDetector, FakeEmbedder, fake_calibration, fake_image
 from faceprint.types import Detection, Embedding, FaceIssue, Liveness
 

@@ -21,7 +21,8 @@ from numpy.typing import NDArray
 
 from faceprint.errors import ConfigError, GalleryError
 from faceprint.gallery import FaceRecord, Gallery
-from faceprint.gallery.milvus import MAX_TOPK, MilvusEngine, parse_spec, redact
+from faceprint.gallery.milvus import MilvusEngine, parse_spec, redact
+from faceprint.gallery.milvus_index import MAX_TOPK
 from faceprint.types import Embedding
 
 pytest.importorskip("pymilvus", reason="the [milvus] extra is not installed")

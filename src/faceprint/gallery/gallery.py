@@ -24,15 +24,15 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
 from faceprint.errors import ConfigError, GalleryError, ModelMismatchError
 from faceprint.gallery.engines import check_index_spec, open_engine
 from faceprint.gallery.live import LiveIndex
-from faceprint.gallery.records import CollectionInfo, FaceInfo, FaceRecord, PersonInfo
+from faceprint.gallery.reads import GalleryReads
+from faceprint.gallery.records import FaceRecord
 from faceprint.gallery.schema import Pin
 from faceprint.gallery.storage import GalleryStore
 from faceprint.gallery.validation import check_name, checked_record, checked_vector
@@ -44,7 +44,7 @@ INDEX_SETTING = "index"
 """Gallery setting naming the vector index engine (:mod:`faceprint.gallery.engines`)."""
 
 
-class Gallery:
+class Gallery(GalleryReads):
     """Enrolled faces grouped into collections and persons, searchable by embedding.
 
     Create with :meth:`open`; use as a context manager or call :meth:`close`. Calls on
@@ -343,114 +343,6 @@ class Gallery:
         with self._lock:
             self._store.rename_collection(name, new_name)
         log.info("renamed collection %r to %r", name, new_name)
-
-    # --- single items ------------------------------------------------------------------
-
-    def collection(self, name: str) -> CollectionInfo:
-        """One collection with its person and face counts (one indexed query).
-
-        Raises:
-            NotFoundError: no such collection (the message lists existing ones).
-        """
-        with self._lock:
-            return self._store.collection(name)
-
-    def person(self, name: str, *, collection: str = "default") -> PersonInfo:
-        """One person with their face count (one indexed query).
-
-        Raises:
-            NotFoundError: no such collection, or no person ``name`` in it (the message
-                names the collection).
-        """
-        with self._lock:
-            return self._store.person(collection, name)
-
-    def face(self, face_id: int) -> FaceInfo:
-        """One face's metadata by id (no vector).
-
-        Raises:
-            NotFoundError: no face with that id.
-        """
-        with self._lock:
-            return self._store.face(face_id)
-
-    def enrolled_images(
-        self, sha256s: Iterable[str], *, collection: str
-    ) -> dict[str, tuple[str, ...]]:
-        """Which of these images (sha256 hex digests) are enrolled in ``collection``.
-
-        Returns ``{digest: sorted names of the persons holding a face from it}`` for the
-        digests that are enrolled; the others are absent, as is ``""``. A collection that
-        does not exist gives ``{}``. Indexed lookups, a few hundred digests per query, so
-        a chunk of images costs milliseconds even in a large gallery.
-
-        Raises:
-            ConfigError: ``sha256s`` is a single string rather than an iterable of them.
-        """
-        if isinstance(sha256s, str):
-            raise ConfigError(
-                "sha256s must be an iterable of hex digests, not one string; "
-                "wrap a single digest in a list"
-            )
-        with self._lock:
-            return self._store.enrolled_images(sha256s, collection)
-
-    # --- listings ----------------------------------------------------------------------
-
-    def has_collection(self, name: str) -> bool:
-        """Whether collection ``name`` exists (cheap: no counting)."""
-        with self._lock:
-            return self._store.has_collection(name)
-
-    def collections(self) -> list[CollectionInfo]:
-        """All collections with person and face counts, sorted by name."""
-        with self._lock:
-            return self._store.collections()
-
-    def persons(self, *, collection: str | None = None) -> list[PersonInfo]:
-        """Persons of one collection (``None``: all), sorted by collection then name.
-
-        Raises:
-            NotFoundError: ``collection`` is given and does not exist.
-        """
-        with self._lock:
-            return self._store.persons(collection)
-
-    def faces(self, person: str, *, collection: str = "default") -> list[FaceInfo]:
-        """Faces of one person in enrolment order (metadata only, no vectors).
-
-        Raises:
-            NotFoundError: no such collection or person.
-        """
-        with self._lock:
-            return self._store.faces(collection, person)
-
-    def size(self, *, collection: str | None = None) -> int:
-        """Number of face templates a search compares against (``N`` for FPIR thresholds).
-
-        Raises:
-            NotFoundError: ``collection`` is given and does not exist.
-        """
-        with self._lock:
-            return self._store.count_faces(collection)
-
-    def count_persons(self, *, collection: str | None = None) -> int:
-        """Number of persons in one collection (``None``: all).
-
-        Raises:
-            NotFoundError: ``collection`` is given and does not exist.
-        """
-        with self._lock:
-            return self._store.count_persons(collection)
-
-    @contextmanager
-    def _locked_store(self) -> Iterator[GalleryStore]:
-        """The store, held under this gallery's lock (for :mod:`faceprint.gallery.archive`).
-
-        Other threads using this object wait until the block ends.
-        """
-        with self._lock:
-            yield self._store
 
     # --- search ------------------------------------------------------------------------
 
