@@ -55,8 +55,10 @@ CACHE = Path(__file__).resolve().parents[1] / ".bench-cache"
 
 
 def rss_mb() -> float:
+    """Anonymous resident memory: what the process allocated, not the gallery file's
+    pages it maps (SQLite reads through mmap; those pages are the system's file cache)."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith("RssAnon:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 

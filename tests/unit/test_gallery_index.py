@@ -157,7 +157,7 @@ def test_pq_finds_what_exact_search_finds() -> None:
         assert got[0].person_id == want[0].person_id  # the planted neighbour
         sims = [h.similarity for h in got]
         assert sims == sorted(sims, reverse=True)
-        assert got[0].similarity == pytest.approx(want[0].similarity, abs=2e-3)  # float16 rows
+        assert got[0].similarity == pytest.approx(want[0].similarity, abs=5e-3)  # int8 rows
     assert found / total >= 0.9  # the random tail of the top 10; the mate is always found
 
 
@@ -186,7 +186,7 @@ def test_pq_removes_compacts_saves_and_loads(tmp_path: Path) -> None:
     assert (len(codes), codes.removed) == (2800, 200)
     assert all(h.face_id > 200 for h in best_per_person(codes, matrix[50], 3))
     files = codes.save(tmp_path / "c")
-    assert [f.suffix for f in files] == [".npz", ".faiss"]
+    assert [f.suffix for f in files] == [".npz", ".codes"]
     loaded = PqIndex.load(tmp_path / "c", 16)
     assert best_per_person(loaded, matrix[300], 3) == best_per_person(codes, matrix[300], 3)
     assert best_per_person(loaded, matrix[300], 1)[0].face_id == 301
@@ -195,7 +195,7 @@ def test_pq_removes_compacts_saves_and_loads(tmp_path: Path) -> None:
     assert best_per_person(codes, matrix[600], 1)[0].face_id == 601
     with pytest.raises(ValueError, match="32-d"):
         PqIndex.load(tmp_path / "c", 32)
-    (tmp_path / "c.faiss").unlink()
+    (tmp_path / "c.codes").unlink()
     with pytest.raises(ValueError, match="missing"):
         PqIndex.load(tmp_path / "c", 16)
 
@@ -240,7 +240,7 @@ def test_saved_indexes_are_reused_on_reopen(
     state = json.loads((tmp_path / "g.db.index" / "state.json").read_text())
     assert state["seq"] == 700
     (stem,) = state["indexes"].values()
-    assert (tmp_path / "g.db.index" / f"{stem}.faiss").is_file()  # trained codes saved
+    assert (tmp_path / "g.db.index" / f"{stem}.codes").is_file()  # trained codes saved
     caplog.set_level(logging.INFO, logger="faceprint.gallery")
     caplog.clear()  # only what the reopened gallery logs
     with Gallery.open(path) as g:

@@ -37,6 +37,11 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 30_000
 """How long a connection waits for another writer before giving up (milliseconds)."""
 
+MMAP_BYTES = 1 << 34
+"""Reads map the file (SQLite caps this at its build's limit, 2 GiB in CPython's):
+a search's re-scoring reads ~10 random rows, which cost 0.5–0.7 ms through read calls
+against 0.08 ms mapped, at 1M faces."""
+
 MEMORY = ":memory:"
 
 
@@ -98,6 +103,7 @@ class GalleryDatabase:
                 conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
                 if not memory:
                     conn.execute("PRAGMA journal_mode = WAL")
+                    conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES:d}")
                 store._initialise_or_validate(create=create or memory)
                 store._add_missing_indexes()
         except BaseException:

@@ -271,7 +271,7 @@ class LocalEngine:
             temporary = self._folder / f"state.json.{os.getpid()}.tmp"
             temporary.write_text(json.dumps(state, indent=1), encoding="utf-8")
             os.replace(temporary, state_file)
-            keep = {f"{stem}{ext}" for stem in written.values() for ext in (".npz", ".faiss")}
+            keep = {f"{stem}{ext}" for stem in written.values() for ext in (".npz", ".codes")}
             for file in self._folder.iterdir():
                 if file.name.startswith("c") and file.name not in keep:
                     with contextlib.suppress(OSError):

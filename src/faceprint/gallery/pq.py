@@ -10,31 +10,33 @@ realistic 128-d SFace templates (docs/scale.md), the share of enrolled mates fou
   probed): 0.89 / 0.96;
 * an exhaustive product-quantisation scan (faiss ``PQ32x4fs``: 32 sub-quantisers of 4
   bits, SIMD "fast scan") keeping 200 candidates: **0.998 at 1M**, about 2 ms per probe on
-  one core, built in 9 s. That is this index.
+  one core, built in 9 s. That is this index (:mod:`faceprint.gallery.pqcodes`).
 
-Each face is stored twice: as a 16-byte code for the scan and as float16 (2 bytes per
-dimension) to re-rank the candidates; the few hits a search returns are re-scored from
+Each face is stored twice: as a 16-byte code for the scan and as int8 with a scale (one
+byte per dimension, :mod:`faceprint.gallery.rows8`) to re-rank the candidates; the few
+hits a search returns are re-scored from
 the gallery's float32 rows by :class:`~faceprint.gallery.Gallery`. Additions are encoded
 with the trained codebooks; removals are tombstones, dropped (re-encoding the live faces)
 once they pass :data:`COMPACT_FRACTION`. Until :data:`TRAIN_FROM` faces are held there
-are no codebooks and the float16 rows are scanned exactly.
+are no codebooks and the int8 rows are scanned whole.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import math
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from faceprint.core.rows import RowTable
 from faceprint.errors import GalleryError
+from faceprint.gallery.pqcodes import PqCodes
+from faceprint.gallery.rows8 import Rows8
 from faceprint.gallery.vectors import FaceHits, top_rows
 
 TRAIN_FROM = 1_000
@@ -46,20 +48,22 @@ TRAIN_SAMPLE = 100_000
 COMPACT_FRACTION = 0.1
 """Removed faces (tombstones) beyond this share of the rows trigger a compaction."""
 
-BLOCK = 1 << 16
-"""Rows per float16 block: the rows grow a block at a time, so an add never copies them."""
-
 
 @dataclass(frozen=True, slots=True)
 class PqParams:
     """``subquantizers`` × 4-bit codes per face (default: one per 4 dimensions, so 16
-    bytes for SFace's 128); ``candidates`` re-ranked per search."""
+    bytes for SFace's 128); at least ``candidates`` re-ranked per search, and at least
+    ``candidate_share`` of the collection's faces.
+
+    The share keeps the shortlist in proportion to the collection: the impostors whose
+    codes outscore a mate grow in number with the faces held, so a fixed shortlist loses
+    mates as a collection grows (200 kept 0.998 of the mates at 1M but 0.987 at 10M).
+    2e-4 is the 200 that was measured at 1M; re-ranking from int8 rows costs little
+    (2,000 candidates at 10M)."""
 
     subquantizers: int | None = None
     candidates: int = 200
-
-
-_configured = False
+    candidate_share: float = 2e-4
 
 
 class _Slot:
@@ -125,47 +129,8 @@ class Combiner:
                 s.done = True
 
 
-def _gather(
-    blocks: list[NDArray[np.float16]], rows: NDArray[np.int64], dim: int
-) -> NDArray[np.float32]:
-    """Float32 copies of some rows of the float16 blocks, in the order given.
-
-    One fancy index per block touched and one conversion at the end: a masked
-    assignment per block cost ten times more (1.1 vs 0.1 ms, 200 rows over 16 blocks)."""
-    out = np.empty((len(rows), dim), dtype=np.float32)
-    if len(rows) == 0:
-        return out
-    which = rows >> 16
-    offsets = rows & (BLOCK - 1)
-    order = np.argsort(which, kind="stable")
-    bounds = np.searchsorted(which[order], np.arange(len(blocks) + 1))
-    parts = [
-        blocks[b][offsets[order[bounds[b] : bounds[b + 1]]]]
-        for b in range(len(blocks))
-        if bounds[b + 1] > bounds[b]
-    ]
-    out[order] = np.concatenate(parts)
-    return out
-
-
-def _faiss() -> Any:
-    """faiss, set to one OpenMP thread: a search is one core's work and concurrent
-    searches share the cores (several threads per search oversubscribe them)."""
-    global _configured
-    try:
-        import faiss
-    except ImportError as exc:  # pragma: no cover - faiss-cpu is a core dependency
-        raise GalleryError(
-            "large-gallery search needs faiss: pip install faiss-cpu (a faceprint dependency)"
-        ) from exc
-    if not _configured:
-        faiss.omp_set_num_threads(1)
-        _configured = True
-    return faiss
-
-
 class PqIndex:
-    """Exhaustive PQ fast-scan plus float16 re-ranking over one collection's faces.
+    """Exhaustive PQ fast-scan plus int8 re-ranking over one collection's faces.
 
     Args:
         dim: the embedding dimension (a multiple of ``params.subquantizers``).
@@ -184,9 +149,10 @@ class PqIndex:
                 f"a {dim}-d embedding does not split into {self._m} sub-vectors (an even "
                 "number dividing the dimension); use the exact index for this gallery"
             )
-        self._codes: Any = None  # the faiss index, once trained
-        self._combiner = Combiner(self._scan, leaders=max(os.cpu_count() or 1, 1))
-        self._blocks: list[NDArray[np.float16]] = []
+        self._codes: PqCodes | None = None  # once trained
+        # one batch at a time: it scans on every core while the next probes queue
+        self._combiner = Combiner(self._scan, leaders=1)
+        self._rows8 = Rows8(dim)
         self._rows = RowTable()
 
     def __len__(self) -> int:
@@ -207,36 +173,11 @@ class PqIndex:
 
     @property
     def memory_bytes(self) -> int:
-        """Codes, the float16 rows in use and the row table. A block's unused rows are
+        """Codes, the int8 rows in use and the row table. A block's unused rows are
         zero pages the system commits only when written, so they are not counted."""
         used = self._rows.used
         codes = 0 if self._codes is None else used * self._m // 2
-        return codes + used * self._dim * 2 + self._rows.nbytes
-
-    def _gather(self, rows: NDArray[np.int64]) -> NDArray[np.float32]:
-        """Float32 copies of some rows' float16 vectors."""
-        return _gather(self._blocks, rows, self._dim)
-
-    def _put(self, start: int, vectors: NDArray[np.float32]) -> None:
-        """Write rows ``start…`` (adding blocks as needed)."""
-        end = start + len(vectors)
-        while len(self._blocks) * BLOCK < end:
-            self._blocks.append(np.zeros((BLOCK, self._dim), dtype=np.float16))
-        done = 0
-        while done < len(vectors):
-            row = start + done
-            b, offset = row >> 16, row & (BLOCK - 1)
-            n = min(BLOCK - offset, len(vectors) - done)
-            self._blocks[b][offset : offset + n] = vectors[done : done + n]
-            done += n
-
-    def _block_rows(self) -> Iterator[NDArray[np.float32]]:
-        """The used rows, a block at a time, as float32."""
-        for b, block in enumerate(self._blocks):
-            n = min(BLOCK, self._rows.used - b * BLOCK)
-            if n <= 0:
-                break
-            yield block[:n].astype(np.float32)
+        return codes + self._rows8.nbytes(used) + self._rows.nbytes
 
     # --- writes ------------------------------------------------------------------------
 
@@ -252,29 +193,27 @@ class PqIndex:
             return
         if not self._rows.grows(face_ids):
             raise ValueError("face ids must grow; rebuild the index to add older faces")
-        self._put(self._rows.append(face_ids, person_ids), vectors)
+        self._rows8.put(self._rows.append(face_ids, person_ids), vectors)
         if self._codes is not None:
-            self._codes.add(np.ascontiguousarray(vectors, dtype=np.float32))
+            self._codes.add(vectors)
         elif self._rows.used >= TRAIN_FROM:
             self._train()
 
     def _train(self) -> None:
-        faiss = _faiss()
         live = self._rows.live_rows()
         rng = np.random.default_rng(0)
         sample = (
             live if len(live) <= TRAIN_SAMPLE else rng.choice(live, TRAIN_SAMPLE, replace=False)
         )
-        codes = faiss.index_factory(self._dim, f"PQ{self._m}x4fs", faiss.METRIC_INNER_PRODUCT)
-        codes.train(self._gather(np.sort(sample).astype(np.int64)))
-        self._codes = codes
+        self._codes = PqCodes.train(self._rows8.gather(np.sort(sample).astype(np.int64)), self._m)
         self._encode_all()
 
     def _encode_all(self) -> None:
-        """Re-encode every row (after training or compaction), in blocks."""
+        """Re-encode every row (after training or compaction), a block at a time."""
+        assert self._codes is not None
         self._codes.reset()
-        for block in self._block_rows():
-            self._codes.add(block)
+        for chunk in self._rows8.chunks(self._rows.used):
+            self._codes.add(chunk)
 
     def remove(self, face_ids: NDArray[np.int64]) -> None:
         if not len(self._rows.kill(face_ids)):
@@ -286,9 +225,10 @@ class PqIndex:
     def compact(self) -> None:
         """Drop the tombstones: keep the live rows and re-encode them."""
         keep = self._rows.live_rows()
-        old, self._blocks = self._blocks, []
-        for start in range(0, len(keep), BLOCK):
-            self._put(start, _gather(old, keep[start : start + BLOCK], self._dim))
+        old, self._rows8 = self._rows8, Rows8(self._dim)
+        step = 1 << 16
+        for start in range(0, len(keep), step):
+            self._rows8.put_quantised(start, *old.take(keep[start : start + step]))
         self._rows.keep(keep)
         if self._codes is not None:
             self._encode_all()
@@ -305,11 +245,16 @@ class PqIndex:
         if self._codes is None:
             rows = np.arange(table.used)
         else:
-            want = min(max(2 * take, self._params.candidates) + table.dead, table.used)
+            shortlist = max(
+                2 * take,
+                self._params.candidates,
+                math.ceil(self._params.candidate_share * len(table)),
+            )
+            want = min(shortlist + table.dead, table.used)
             found = self._combiner.submit(q, want)
             rows = found[found >= 0]
         rows = rows[table.alive[rows]].astype(np.int64)
-        sims = np.einsum("ij,j->i", self._gather(rows), q)
+        sims = self._rows8.scores(rows, q)
         best = top_rows(sims, take)
         # top_rows breaks ties by position in ``rows``; make it by face id
         chosen = rows[best]
@@ -318,26 +263,27 @@ class PqIndex:
         return FaceHits(table.face_ids[chosen], table.person_ids[chosen], values.astype(np.float32))
 
     def _scan(self, probes: NDArray[np.float32], want: int) -> NDArray[np.int64]:
-        """Rows of the ``want`` best codes for each probe (one faiss call for all)."""
-        _, rows = self._codes.search(np.ascontiguousarray(probes), want)
-        found: NDArray[np.int64] = rows.astype(np.int64)
-        return found
+        """Rows of the ``want`` best codes for each probe (one scan for all)."""
+        assert self._codes is not None
+        return self._codes.search(probes, want)
 
     # --- persistence -------------------------------------------------------------------
 
     def save(self, stem: Path) -> list[Path]:
-        """Write ``stem.npz`` (rows, ids, liveness) and ``stem.faiss`` (codes, if trained)."""
-        arrays, codes = stem.with_suffix(".npz"), stem.with_suffix(".faiss")
+        """Write ``stem.npz`` (rows, ids, liveness) and ``stem.codes`` (the shards' codes,
+        once trained)."""
+        arrays, codes = stem.with_suffix(".npz"), stem.with_suffix(".codes")
         table, n = self._rows, self._rows.used
-        vectors = (
-            np.concatenate(self._blocks)[:n]
-            if self._blocks
-            else np.empty((0, self._dim), np.float16)
+        parts = list(self._rows8.saved(n))
+        codes8 = (
+            np.concatenate([c for c, _ in parts]) if parts else np.empty((0, self._dim), np.int8)
         )
+        scales = np.concatenate([s for _, s in parts]) if parts else np.empty(0, np.float32)
         with arrays.open("wb") as handle:
             np.savez(
                 handle,
-                vectors=vectors,
+                rows8=codes8,
+                scales=scales,
                 face_ids=table.face_ids[:n],
                 person_ids=table.person_ids[:n],
                 alive=table.alive[:n],
@@ -345,7 +291,8 @@ class PqIndex:
             )
         written = [arrays]
         if self._codes is not None:
-            _faiss().write_index(self._codes, os.fspath(codes))
+            with codes.open("wb") as handle:
+                self._codes.dump(handle)
             written.append(codes)
         return written
 
@@ -354,25 +301,25 @@ class PqIndex:
         """Read what :meth:`save` wrote (``OSError``/``ValueError`` if damaged)."""
         index = cls(dim, params)
         with np.load(stem.with_suffix(".npz"), allow_pickle=False) as data:
-            vectors = data["vectors"]
-            if vectors.dtype != np.float16 or vectors.ndim != 2 or vectors.shape[1] != dim:
-                raise ValueError(f"{stem}.npz does not hold {dim}-d float16 rows")
+            codes8, scales = data["rows8"], data["scales"]
+            if codes8.dtype != np.int8 or codes8.ndim != 2 or codes8.shape[1] != dim:
+                raise ValueError(f"{stem}.npz does not hold {dim}-d int8 rows")
+            if scales.dtype != np.float32 or scales.shape != (len(codes8),):
+                raise ValueError(f"{stem}.npz does not hold one scale per row")
             saved = json.loads(bytes(data["params"]).decode())
             if saved != asdict(index._params):
                 raise ValueError(f"{stem}.npz was built with other parameters ({saved})")
             face_ids = data["face_ids"].astype(np.int64)
-            if len(face_ids) != len(vectors) or np.any(np.diff(face_ids) <= 0):
+            if len(face_ids) != len(codes8) or np.any(np.diff(face_ids) <= 0):
                 raise ValueError(f"{stem}.npz: face ids are not one ascending id per row")
-            index._put(0, vectors)
+            index._rows8.put_quantised(0, codes8, scales)
             index._rows.append(face_ids, data["person_ids"].astype(np.int64))
             alive = data["alive"].astype(bool)
             index._rows.alive[: len(alive)] = alive
             index._rows.dead = int(len(alive) - alive.sum())
-        codes = stem.with_suffix(".faiss")
+        codes = stem.with_suffix(".codes")
         if codes.is_file():
-            index._codes = _faiss().read_index(os.fspath(codes))
-            if int(index._codes.ntotal) != index._rows.used or int(index._codes.d) != dim:
-                raise ValueError(f"{stem}: the codes and the rows disagree")
+            index._codes = PqCodes.read(codes.read_bytes(), dim, index._rows.used)
         elif index._rows.used >= TRAIN_FROM:
-            raise ValueError(f"{stem}.faiss is missing")
+            raise ValueError(f"{stem}.codes is missing")
         return index
