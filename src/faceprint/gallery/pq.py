@@ -12,13 +12,13 @@ realistic 128-d SFace templates (docs/scale.md), the share of enrolled mates fou
   bits, SIMD "fast scan") keeping 200 candidates: **0.998 at 1M**, about 2 ms per probe on
   one core, built in 9 s. That is this index (:mod:`faceprint.gallery.pqcodes`).
 
-Each face is stored twice: as a 16-byte code for the scan and as int8 with a scale (one
-byte per dimension, :mod:`faceprint.gallery.rows8`) to re-rank the candidates; the few
+Each face is stored twice: as a 16-byte code for the scan and as int16 with a scale (two
+bytes per dimension, :mod:`faceprint.gallery.qrows`) to re-rank the candidates; the few
 hits a search returns are re-scored from
 the gallery's float32 rows by :class:`~faceprint.gallery.Gallery`. Additions are encoded
 with the trained codebooks; removals are tombstones, dropped (re-encoding the live faces)
 once they pass :data:`COMPACT_FRACTION`. Until :data:`TRAIN_FROM` faces are held there
-are no codebooks and the int8 rows are scanned whole.
+are no codebooks and the int16 rows are scanned whole.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 from faceprint.core.rows import RowTable
 from faceprint.errors import GalleryError
 from faceprint.gallery.pqcodes import PqCodes
-from faceprint.gallery.rows8 import Rows8
+from faceprint.gallery.qrows import QuantRows
 from faceprint.gallery.vectors import FaceHits, top_rows
 
 TRAIN_FROM = 1_000
@@ -58,7 +58,7 @@ class PqParams:
     The share keeps the shortlist in proportion to the collection: the impostors whose
     codes outscore a mate grow in number with the faces held, so a fixed shortlist loses
     mates as a collection grows (200 kept 0.998 of the mates at 1M but 0.987 at 10M).
-    2e-4 is the 200 that was measured at 1M; re-ranking from int8 rows costs little
+    2e-4 is the 200 that was measured at 1M; re-ranking from int16 rows costs little
     (2,000 candidates at 10M)."""
 
     subquantizers: int | None = None
@@ -130,7 +130,7 @@ class Combiner:
 
 
 class PqIndex:
-    """Exhaustive PQ fast-scan plus int8 re-ranking over one collection's faces.
+    """Exhaustive PQ fast-scan plus int16 re-ranking over one collection's faces.
 
     Args:
         dim: the embedding dimension (a multiple of ``params.subquantizers``).
@@ -152,7 +152,7 @@ class PqIndex:
         self._codes: PqCodes | None = None  # once trained
         # one batch at a time: it scans on every core while the next probes queue
         self._combiner = Combiner(self._scan, leaders=1)
-        self._rows8 = Rows8(dim)
+        self._qrows = QuantRows(dim)
         self._rows = RowTable()
 
     def __len__(self) -> int:
@@ -173,11 +173,11 @@ class PqIndex:
 
     @property
     def memory_bytes(self) -> int:
-        """Codes, the int8 rows in use and the row table. A block's unused rows are
+        """Codes, the int16 rows in use and the row table. A block's unused rows are
         zero pages the system commits only when written, so they are not counted."""
         used = self._rows.used
         codes = 0 if self._codes is None else used * self._m // 2
-        return codes + self._rows8.nbytes(used) + self._rows.nbytes
+        return codes + self._qrows.nbytes(used) + self._rows.nbytes
 
     # --- writes ------------------------------------------------------------------------
 
@@ -193,7 +193,7 @@ class PqIndex:
             return
         if not self._rows.grows(face_ids):
             raise ValueError("face ids must grow; rebuild the index to add older faces")
-        self._rows8.put(self._rows.append(face_ids, person_ids), vectors)
+        self._qrows.put(self._rows.append(face_ids, person_ids), vectors)
         if self._codes is not None:
             self._codes.add(vectors)
         elif self._rows.used >= TRAIN_FROM:
@@ -205,14 +205,14 @@ class PqIndex:
         sample = (
             live if len(live) <= TRAIN_SAMPLE else rng.choice(live, TRAIN_SAMPLE, replace=False)
         )
-        self._codes = PqCodes.train(self._rows8.gather(np.sort(sample).astype(np.int64)), self._m)
+        self._codes = PqCodes.train(self._qrows.gather(np.sort(sample).astype(np.int64)), self._m)
         self._encode_all()
 
     def _encode_all(self) -> None:
         """Re-encode every row (after training or compaction), a block at a time."""
         assert self._codes is not None
         self._codes.reset()
-        for chunk in self._rows8.chunks(self._rows.used):
+        for chunk in self._qrows.chunks(self._rows.used):
             self._codes.add(chunk)
 
     def remove(self, face_ids: NDArray[np.int64]) -> None:
@@ -225,10 +225,10 @@ class PqIndex:
     def compact(self) -> None:
         """Drop the tombstones: keep the live rows and re-encode them."""
         keep = self._rows.live_rows()
-        old, self._rows8 = self._rows8, Rows8(self._dim)
+        old, self._qrows = self._qrows, QuantRows(self._dim)
         step = 1 << 16
         for start in range(0, len(keep), step):
-            self._rows8.put_quantised(start, *old.take(keep[start : start + step]))
+            self._qrows.put_quantised(start, *old.take(keep[start : start + step]))
         self._rows.keep(keep)
         if self._codes is not None:
             self._encode_all()
@@ -254,7 +254,7 @@ class PqIndex:
             found = self._combiner.submit(q, want)
             rows = found[found >= 0]
         rows = rows[table.alive[rows]].astype(np.int64)
-        sims = self._rows8.scores(rows, q)
+        sims = self._qrows.scores(rows, q)
         best = top_rows(sims, take)
         # top_rows breaks ties by position in ``rows``; make it by face id
         chosen = rows[best]
@@ -274,15 +274,15 @@ class PqIndex:
         once trained)."""
         arrays, codes = stem.with_suffix(".npz"), stem.with_suffix(".codes")
         table, n = self._rows, self._rows.used
-        parts = list(self._rows8.saved(n))
-        codes8 = (
-            np.concatenate([c for c, _ in parts]) if parts else np.empty((0, self._dim), np.int8)
+        parts = list(self._qrows.saved(n))
+        qcodes = (
+            np.concatenate([c for c, _ in parts]) if parts else np.empty((0, self._dim), np.int16)
         )
         scales = np.concatenate([s for _, s in parts]) if parts else np.empty(0, np.float32)
         with arrays.open("wb") as handle:
             np.savez(
                 handle,
-                rows8=codes8,
+                rows16=qcodes,
                 scales=scales,
                 face_ids=table.face_ids[:n],
                 person_ids=table.person_ids[:n],
@@ -301,18 +301,18 @@ class PqIndex:
         """Read what :meth:`save` wrote (``OSError``/``ValueError`` if damaged)."""
         index = cls(dim, params)
         with np.load(stem.with_suffix(".npz"), allow_pickle=False) as data:
-            codes8, scales = data["rows8"], data["scales"]
-            if codes8.dtype != np.int8 or codes8.ndim != 2 or codes8.shape[1] != dim:
-                raise ValueError(f"{stem}.npz does not hold {dim}-d int8 rows")
-            if scales.dtype != np.float32 or scales.shape != (len(codes8),):
+            qcodes, scales = data["rows16"], data["scales"]
+            if qcodes.dtype != np.int16 or qcodes.ndim != 2 or qcodes.shape[1] != dim:
+                raise ValueError(f"{stem}.npz does not hold {dim}-d int16 rows")
+            if scales.dtype != np.float32 or scales.shape != (len(qcodes),):
                 raise ValueError(f"{stem}.npz does not hold one scale per row")
             saved = json.loads(bytes(data["params"]).decode())
             if saved != asdict(index._params):
                 raise ValueError(f"{stem}.npz was built with other parameters ({saved})")
             face_ids = data["face_ids"].astype(np.int64)
-            if len(face_ids) != len(codes8) or np.any(np.diff(face_ids) <= 0):
+            if len(face_ids) != len(qcodes) or np.any(np.diff(face_ids) <= 0):
                 raise ValueError(f"{stem}.npz: face ids are not one ascending id per row")
-            index._rows8.put_quantised(0, codes8, scales)
+            index._qrows.put_quantised(0, qcodes, scales)
             index._rows.append(face_ids, data["person_ids"].astype(np.int64))
             alive = data["alive"].astype(bool)
             index._rows.alive[: len(alive)] = alive

@@ -1,11 +1,12 @@
-"""A collection's rows as int8 with one scale each, to re-rank a scan's candidates.
+"""A collection's rows as int16 with one scale each, to re-rank a scan's candidates.
 
-Each row is stored as ``round(127 · x / max|x|)`` (one byte per dimension) and its
-float32 scale ``max|x| / 127``: a dot product with a unit 128-d probe is off by
-4.5e-4 on average and 2.8e-3 at most (5,000 LFW SFace templates), far below the PQ codes' error, and the few hits a search returns are
-re-scored from the gallery's float32 rows anyway. int8 is chosen over float16 for
-speed as much as memory: numpy widens int8 with SIMD but float16 one value at a time
-(200 candidates × 128 dimensions: ~5 µs against 77 µs here).
+Each row is stored as ``round(32767 · x / max|x|)`` (two bytes per dimension) and its
+float32 scale ``max|x| / 32767``: a dot product moves by 1.8e-6 on average and 1e-5 at
+most (5,000 LFW SFace templates). int16 is chosen over float16 for speed: numpy widens
+int16 with SIMD but float16 one value at a time (200 candidates × 128 dimensions: 3 µs
+against 77 µs here), at the same size. int8 (half the memory) was tried: its dot
+products moved by up to 2.8e-3, enough to name the other of a person's two near-equal
+faces in the gallery tests, which breaks the per-person maximum.
 
 The rows live in blocks whose sizes double from :data:`FIRST_BLOCK` up to
 :data:`LARGEST_BLOCK` rows, so an add never moves rows already written and a gather
@@ -21,28 +22,31 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.typing import NDArray
 
+LEVELS = 32767
+"""The largest stored magnitude: a row's peak maps to it."""
+
 FIRST_BLOCK = 1 << 20
-"""Rows in the first block (128 MiB of address space at 128-d)."""
+"""Rows in the first block (256 MiB of address space at 128-d)."""
 
 LARGEST_BLOCK = 1 << 22
-"""No block holds more rows than this (512 MiB at 128-d)."""
+"""No block holds more rows than this (1 GiB at 128-d)."""
 
 
-def quantise(vectors: NDArray[np.floating]) -> tuple[NDArray[np.int8], NDArray[np.float32]]:
-    """``(int8 rows, float32 scales)`` with ``rows * scales[:, None] ≈ vectors``."""
+def quantise(vectors: NDArray[np.floating]) -> tuple[NDArray[np.int16], NDArray[np.float32]]:
+    """``(int16 rows, float32 scales)`` with ``rows * scales[:, None] ≈ vectors``."""
     x = np.asarray(vectors, dtype=np.float32)
     peak = np.abs(x).max(axis=1) if len(x) else np.empty(0, dtype=np.float32)
-    scales = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
-    codes = np.rint(x / scales[:, None]).clip(-127, 127).astype(np.int8)
+    scales = np.where(peak > 0, peak / LEVELS, 1.0).astype(np.float32)
+    codes = np.rint(x / scales[:, None]).clip(-LEVELS, LEVELS).astype(np.int16)
     return codes, scales
 
 
-class Rows8:
+class QuantRows:
     """Rows ``0…`` of ``dim`` values each, written by :meth:`put`."""
 
     def __init__(self, dim: int) -> None:
         self._dim = dim
-        self._codes: list[NDArray[np.int8]] = []
+        self._codes: list[NDArray[np.int16]] = []
         self._scales: list[NDArray[np.float32]] = []
         self._starts: list[int] = [0]  # first row of each block, then the capacity
 
@@ -53,7 +57,7 @@ class Rows8:
     def _grow(self) -> None:
         size = min(FIRST_BLOCK << len(self._codes), LARGEST_BLOCK)
         # np.zeros maps fresh zero pages: only the rows written are committed
-        self._codes.append(np.zeros((size, self._dim), dtype=np.int8))
+        self._codes.append(np.zeros((size, self._dim), dtype=np.int16))
         self._scales.append(np.zeros(size, dtype=np.float32))
         self._starts.append(self._starts[-1] + size)
 
@@ -62,7 +66,7 @@ class Rows8:
         self.put_quantised(start, *quantise(vectors))
 
     def put_quantised(
-        self, start: int, codes: NDArray[np.int8], scales: NDArray[np.float32]
+        self, start: int, codes: NDArray[np.int16], scales: NDArray[np.float32]
     ) -> None:
         """Write rows already quantised (as :meth:`saved` gives them back)."""
         end = start + len(codes)
@@ -78,18 +82,18 @@ class Rows8:
             row += n
             b += 1
 
-    def take(self, rows: NDArray[np.int64]) -> tuple[NDArray[np.int8], NDArray[np.float32]]:
-        """The int8 rows and scales of some rows, in the order given: one fancy index
+    def take(self, rows: NDArray[np.int64]) -> tuple[NDArray[np.int16], NDArray[np.float32]]:
+        """The int16 rows and scales of some rows, in the order given: one fancy index
         per block touched."""
         if not self._codes:
-            return np.empty((0, self._dim), np.int8), np.empty(0, np.float32)
+            return np.empty((0, self._dim), np.int16), np.empty(0, np.float32)
         if len(self._codes) == 1 or len(rows) == 0:
             return self._codes[0][rows], self._scales[0][rows]
         starts = np.asarray(self._starts, dtype=np.int64)
         which = np.searchsorted(starts, rows, side="right") - 1
         order = np.argsort(which, kind="stable")
         bounds = np.searchsorted(which[order], np.arange(len(self._codes) + 1))
-        codes = np.empty((len(rows), self._dim), dtype=np.int8)
+        codes = np.empty((len(rows), self._dim), dtype=np.int16)
         scales = np.empty(len(rows), dtype=np.float32)
         for b in range(len(self._codes)):
             if bounds[b + 1] > bounds[b]:
@@ -116,7 +120,7 @@ class Rows8:
         for codes, scales in self.saved(used):
             yield codes.astype(np.float32) * scales[:, None]
 
-    def saved(self, used: int) -> Iterator[tuple[NDArray[np.int8], NDArray[np.float32]]]:
+    def saved(self, used: int) -> Iterator[tuple[NDArray[np.int16], NDArray[np.float32]]]:
         """Rows ``0…used`` as stored (views), a block at a time."""
         for b, codes in enumerate(self._codes):
             n = min(len(codes), used - self._starts[b])
@@ -126,4 +130,4 @@ class Rows8:
 
     def nbytes(self, used: int) -> int:
         """Bytes of the rows in use (a block's unwritten rows are uncommitted zero pages)."""
-        return used * (self._dim + 4)
+        return used * (2 * self._dim + 4)
