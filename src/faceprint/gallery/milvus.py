@@ -2,7 +2,8 @@
 
 Chosen by a gallery's ``index`` setting (:mod:`faceprint.gallery.engines`); needs the
 ``[milvus]`` extra (``pip install 'faceprint[milvus]'``: pymilvus and milvus-lite).
-pymilvus is imported here only, and this module only when a Milvus spec is used.
+pymilvus is imported only through :mod:`faceprint.gallery.milvus_client`, and this module only
+when a Milvus spec is used.
 
 Specs
 -----
@@ -97,12 +98,18 @@ import json
 import logging
 import os
 import secrets
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from faceprint.errors import GalleryError
+from faceprint.gallery.milvus_client import (
+    INSTALL_HINT,
+    LITE,
+    error_reason,
+    milvus_errors,
+    pymilvus_module,
+)
 from faceprint.gallery.milvus_index import (
     MilvusIndex,
 )
@@ -115,62 +122,12 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-INSTALL_HINT = "pip install 'faceprint[milvus]'"
-
-
 LONG_TIMEOUT_S = 1800.0
 """Seconds a flush or a load may take: milvus-lite indexes what it flushes (~20 s per
 100k faces), a server loads a large collection from object storage."""
 
 STATE_KEY = 0
 STATE_FORMAT = 1
-
-
-def _pymilvus() -> Any:
-    try:
-        import pymilvus
-    except ImportError as exc:
-        raise GalleryError(f"a Milvus index needs pymilvus: {INSTALL_HINT}") from exc
-    return pymilvus
-
-
-def _milvus_errors() -> tuple[type[BaseException], ...]:
-    from pymilvus.exceptions import MilvusException
-
-    errors: list[type[BaseException]] = [MilvusException]
-    with contextlib.suppress(ImportError):
-        import grpc
-
-        errors.append(grpc.RpcError)
-    return tuple(errors)
-
-
-class _LiteServers:
-    """Counts this process's engines per milvus-lite folder; the last one out stops
-    milvus-lite's in-process server, which releases the folder's lock."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._users: dict[str, int] = {}
-
-    def acquire(self, path: str) -> None:
-        with self._lock:
-            self._users[path] = self._users.get(path, 0) + 1
-
-    def release(self, path: str) -> None:
-        with self._lock:
-            left = self._users.get(path, 1) - 1
-            if left > 0:
-                self._users[path] = left
-                return
-            self._users.pop(path, None)
-            with contextlib.suppress(Exception):
-                from milvus_lite.server_manager import server_manager_instance
-
-                server_manager_instance.release_server(path)
-
-
-_LITE = _LiteServers()
 
 
 class MilvusEngine:
@@ -217,8 +174,8 @@ class MilvusEngine:
     # --- connection --------------------------------------------------------------------
 
     def _connect(self) -> None:
-        pymilvus = _pymilvus()
-        self._errors = _milvus_errors()
+        pymilvus = pymilvus_module()
+        self._errors = milvus_errors()
         spec = self.spec
         if spec.lite:
             try:
@@ -232,7 +189,7 @@ class MilvusEngine:
             except OSError as exc:
                 raise GalleryError(f"cannot create the folder of {spec.display}: {exc}") from exc
             self._lite_path = spec.uri
-            _LITE.acquire(spec.uri)
+            LITE.acquire(spec.uri)
         try:
             self._client = pymilvus.MilvusClient(
                 uri=spec.uri,
@@ -244,19 +201,21 @@ class MilvusEngine:
         except self._errors as exc:
             self._release_lite()
             if spec.lite:
-                reason = _reason(exc)
+                reason = error_reason(exc)
                 if "Open local milvus failed" in reason:  # milvus-lite only logs why
                     reason = (
                         "milvus-lite lets one process at a time use a file: is another "
                         "process searching this gallery?"
                     )
                 raise GalleryError(f"cannot open {spec.display}: {reason}") from None
-            raise GalleryError(f"cannot reach Milvus at {spec.display}: {_reason(exc)}") from None
+            raise GalleryError(
+                f"cannot reach Milvus at {spec.display}: {error_reason(exc)}"
+            ) from None
         log.debug("connected to %s (collections %s_*)", spec.display, self.prefix)
 
     def _release_lite(self) -> None:
         if self._lite_path is not None:
-            _LITE.release(self._lite_path)
+            LITE.release(self._lite_path)
             self._lite_path = None
 
     @property
@@ -278,7 +237,7 @@ class MilvusEngine:
             return action(self._client)
         except self._errors as exc:
             raise GalleryError(
-                f"Milvus at {self.spec.display}: {what} failed: {_reason(exc)}"
+                f"Milvus at {self.spec.display}: {what} failed: {error_reason(exc)}"
             ) from None
 
     # --- collections -------------------------------------------------------------------
@@ -321,7 +280,7 @@ class MilvusEngine:
         return None
 
     def _create_face_collection(self, name: str, dim: int) -> None:
-        pymilvus = _pymilvus()
+        pymilvus = pymilvus_module()
         data_type = pymilvus.DataType
         spec = self.spec
 
@@ -451,7 +410,7 @@ class MilvusEngine:
     def _write_state(self, seq: int, dim: int) -> None:
         name = self._state_name
         spec = self.spec
-        data_type = _pymilvus().DataType
+        data_type = pymilvus_module().DataType
         signature = self._signature(dim)
 
         def write(client: Any) -> None:
@@ -506,8 +465,3 @@ class MilvusEngine:
             self._client = None
             self._indexes.clear()
             self._release_lite()
-
-
-def _reason(exc: BaseException) -> str:
-    message = getattr(exc, "message", None)
-    return str(message or exc).strip() or type(exc).__name__

@@ -37,7 +37,6 @@ import os
 import socket
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -48,7 +47,7 @@ from faceprint import errors
 from faceprint.batch import BATCH_SIZE, analyze_images
 from faceprint.config import PipelineConfig, StoreConfig
 from faceprint.core.quality import QualityPolicy
-from faceprint.errors import ClusterUnavailableError, ConfigError, MissingDependencyError
+from faceprint.errors import ConfigError
 from faceprint.gallery import Gallery
 from faceprint.media.sources import DecodeLimits, Source, source_name
 from faceprint.recognition.enroll import (
@@ -66,13 +65,11 @@ from faceprint.recognition.ray_columns import (
     _quality_policy,
     _store_config,
 )
+from faceprint.recognition.ray_session import check_room, import_ray, ray_data_console, ray_session
 
 __all__ = ["RayAnalyzer", "RayOptions", "enroll_stream_ray"]
 
 log = logging.getLogger(__name__)
-
-_INSTALL = "pip install 'faceprint[ray]'"
-_PROBE_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +198,7 @@ class RayAnalyzer:
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        self._ray = _import_ray()
+        self._ray = import_ray()
         self.options = options or RayOptions()
         self.config = replace(config, threads=config.threads or self.options.threads, streams=1)
         self.store = store
@@ -231,7 +228,10 @@ class RayAnalyzer:
             ready += 1
         if not chunks:  # nothing left to analyze (a finished job run again): no cluster
             return
-        with _ray_session(ray, self.options), _ray_data_console(self.options.verbose):
+        with (
+            ray_session(ray, self.options.address, self.options.verbose),
+            ray_data_console(self.options.verbose),
+        ):
             blocks = self._run(ray, chunks, liveness=liveness, quality=quality)
             try:
                 for block in blocks:  # in the order actors finish them
@@ -272,7 +272,7 @@ class RayAnalyzer:
             for chunk in chunks
         ]
         actors = min(self.options.actors, len(chunks))  # more would idle (and Ray warns)
-        _check_room(ray, actors, self.options.cpus_per_actor)
+        check_room(ray, actors, self.options.cpus_per_actor)
         dataset = ray.data.from_arrow(tables).map_batches(
             _EnrollActor,
             batch_size=None,  # one call per block: the batches chosen above
@@ -415,95 +415,3 @@ def _screen(
         len(screened),
     )
     return screened, chunks
-
-
-def _import_ray() -> Any:
-    try:
-        import ray
-        import ray.data
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f"distributed enrollment needs Ray Data, which is not installed: {_INSTALL}"
-        ) from exc
-    return ray
-
-
-@contextmanager
-def _ray_session(ray: Any, options: RayOptions) -> Iterator[None]:
-    """Ray initialised for the duration: the caller's session as it is, else started
-    or joined at ``options.address`` (and shut down again at the end)."""
-    if ray.is_initialized():
-        yield
-        return
-    address = options.address
-    if address not in (None, "auto", "local"):
-        _probe(address)
-    try:
-        ray.init(
-            address=address,
-            include_dashboard=False,
-            log_to_driver=options.verbose,
-            logging_level=logging.WARNING,
-        )
-    except (ConnectionError, TimeoutError, RuntimeError) as exc:
-        where = "a local Ray cluster" if address in (None, "local") else repr(address)
-        raise ClusterUnavailableError(
-            f"cannot start or join {where}: {exc}; start one with `ray start --head` "
-            "and pass its address (auto, HOST:6379 or ray://HOST:10001)"
-        ) from exc
-    log.info("ray: connected to %s", address or "a local cluster")
-    try:
-        yield
-    finally:
-        ray.shutdown()
-
-
-@contextmanager
-def _ray_data_console(verbose: bool) -> Iterator[None]:
-    """Ray Data logs each execution's plan and progress at INFO on the console; the
-    caller reports progress itself, so unless ``verbose`` only its errors show for the
-    duration."""
-    logger = logging.getLogger("ray.data")
-    level = logger.level
-    if not verbose:  # (its one warning then is that progress bars are off)
-        logger.setLevel(max(level, logging.ERROR))
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-def _probe(address: str) -> None:
-    """Fail fast (a few seconds) where Ray would retry for minutes: is anything
-    listening at ``HOST:PORT`` / ``ray://HOST:PORT``?"""
-    target = address.removeprefix("ray://")
-    host, _, port = target.rpartition(":")
-    host = host.strip("[]")
-    if not host or not port.isdigit():
-        raise errors.UsageError(
-            f"Ray address {address!r}: expected auto, local, HOST:PORT or ray://HOST:PORT"
-        )
-    try:
-        socket.create_connection((host, int(port)), timeout=_PROBE_SECONDS).close()
-    except OSError as exc:
-        raise ClusterUnavailableError(
-            f"cannot reach the Ray cluster at {address}: {exc}; check the address (the "
-            "head's GCS port, 6379 by default, or ray://HOST:10001 for Ray Client) and "
-            "that `ray start --head` runs there"
-        ) from exc
-
-
-def _check_room(ray: Any, actors: int, cpus_per_actor: float) -> None:
-    """Warn when the pool asks for more CPUs than the cluster has: Ray then waits for
-    resources that never come (unless an autoscaler adds nodes)."""
-    cpus = float(ray.cluster_resources().get("CPU", 0.0))
-    wanted = actors * cpus_per_actor
-    if wanted > cpus:
-        log.warning(
-            "ray: %d actors x %.2f CPUs = %.2f CPUs, but the cluster has %.2f; lower "
-            "--ray-actors or --ray-cpus unless an autoscaler adds nodes",
-            actors,
-            cpus_per_actor,
-            wanted,
-            cpus,
-        )
