@@ -152,6 +152,23 @@ class ModelRuntimeError(ModelError, RuntimeError):
     code = "model_runtime_error"
 
 
+# --- keys and encryption -------------------------------------------------------------
+
+
+class KeyUnavailableError(ConfigError):
+    """No key was given, or its source (a file, an environment variable, a command)
+    cannot be read or does not hold a key; nothing was decrypted or written."""
+
+    code = "key_unavailable"
+
+
+class WrongKeyError(FaceprintError, PermissionError):
+    """A key that does not open this data (authentication failed): never garbage, nothing
+    decrypted. The message names the key id the data expects."""
+
+    code = "wrong_key"
+
+
 # --- gallery -----------------------------------------------------------------------
 
 

@@ -32,6 +32,7 @@ EXIT_CODES: dict[type[errors.FaceprintError], int] = {
     errors.MultipleFacesError: 4,
     errors.ModelError: 5,
     errors.GalleryError: 6,
+    errors.WrongKeyError: 6,
     errors.CalibrationError: 7,
     errors.DatasetError: 7,
     errors.ConfigError: 8,
@@ -50,6 +51,8 @@ EXTRAS = {
     "lap": "video",
     "matplotlib": "eval",
     "ray": "ray",
+    "tenseal": "privacy",
+    "gmpy2": "privacy",
 }
 """Optional dependency → the ``faceprint[extra]`` that installs it."""
 

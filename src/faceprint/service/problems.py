@@ -36,6 +36,9 @@ STATUS_BY_CLASS: dict[type[errors.FaceprintError], int] = {
     errors.LayoutError: 400,
     errors.MissingDependencyError: 500,  # the server's installation lacks an extra
     errors.ClusterUnavailableError: 503,
+    # the server's own keys (a gallery's data key): its configuration, not the request
+    errors.KeyUnavailableError: 500,
+    errors.WrongKeyError: 500,
     # images: refused client input
     errors.ImageError: 422,
     errors.ImageNotFoundError: 500,  # the service never reads images from server paths
