@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from faceprint.config import StoreConfig, default_home
@@ -41,6 +41,11 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("FACEPRINT_OFFLINE", "`1` never touches the network (a mirror directory still works)"),
     Variable("FACEPRINT_GALLERY", "default gallery file of the CLI and the service"),
     Variable("FACEPRINT_KEYS", "API keys file of the service (default `$FACEPRINT_HOME/keys.db`)"),
+    Variable(
+        "FACEPRINT_GALLERY_KEY",
+        "the key source (`file:PATH`, `env:NAME`, `cmd:COMMAND`) of a gallery encrypted at "
+        "rest; default for `--gallery-key` and the service's",
+    ),
     Variable("FACEPRINT_DEVICE", "`auto` (default), `cpu`, `cuda` or `torch-cpu`"),
     Variable("FACEPRINT_THREADS", "inference threads (default: every visible core)"),
     Variable("FACEPRINT_SERVICE_MAX_REQUEST_MB", "service: largest request body in MiB (20)"),
@@ -50,6 +55,15 @@ VARIABLES: tuple[Variable, ...] = (
         "service: decimals of similarities in responses, or `none` (2)",
     ),
     Variable("FACEPRINT_SERVICE_RATE_LIMIT", "service: default per-key rate limit (`50/second`)"),
+    Variable(
+        "FACEPRINT_TEMPLATE_KEY",
+        "cancelable templates: the key source (`file:PATH`, `env:NAME`, `cmd:COMMAND`) of "
+        "the secret rotation; default for `--template-key` and the service's",
+    ),
+    Variable(
+        "FACEPRINT_TEMPLATE_TENANT",
+        "cancelable templates: the tenant whose transform the key is derived for (`default`)",
+    ),
 )
 """Every variable faceprint reads (``FACEPRINT_SHARED``, read by the Makefile, the tests
 and the benchmarks, points them at the shared models and faces; the library ignores it)."""
@@ -70,12 +84,18 @@ class Environment:
     offline: bool = False
     gallery: Path | None = None
     keys: Path | None = None
+    gallery_key: str | None = None
     device: str = "auto"
     threads: int = 0
     service_max_request_mb: float | None = None
     service_max_megapixels: float | None = None
     service_score_decimals: int | str | None = None
     service_rate_limit: str | None = None
+    template_key: str | None = None
+    template_tenant: str | None = None
+    variables: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """The whole environment as read: what ``env:NAME`` key sources look up and
+    ``cmd:`` key sources run in (:meth:`faceprint.keysource.KeySource.read`)."""
 
     @classmethod
     def read(cls, env: Mapping[str, str] | None = None) -> Environment:
@@ -119,12 +139,16 @@ class Environment:
             offline=_flag(env, "FACEPRINT_OFFLINE"),
             gallery=path("FACEPRINT_GALLERY"),
             keys=path("FACEPRINT_KEYS"),
+            gallery_key=text("FACEPRINT_GALLERY_KEY"),
             device=(text("FACEPRINT_DEVICE") or "auto").lower(),
             threads=int(threads or 0),
             service_max_request_mb=number("FACEPRINT_SERVICE_MAX_REQUEST_MB", float),
             service_max_megapixels=number("FACEPRINT_SERVICE_MAX_MEGAPIXELS", float),
             service_score_decimals=decimals,
             service_rate_limit=text("FACEPRINT_SERVICE_RATE_LIMIT"),
+            template_key=text("FACEPRINT_TEMPLATE_KEY"),
+            template_tenant=text("FACEPRINT_TEMPLATE_TENANT"),
+            variables=dict(env),
         )
 
     def store_config(self) -> StoreConfig:

@@ -25,6 +25,7 @@ from faceprint.config import PipelineConfig
 from faceprint.core.align import align
 from faceprint.core.boxes import primary_face_index
 from faceprint.core.calibration import CalibrationCurve
+from faceprint.core.cancelable import PLAIN, TemplateKey
 from faceprint.core.degradation import assess_degradation
 from faceprint.core.quality import QualityPolicy, assess, with_degradation
 from faceprint.core.restoration import RestorationPolicy, detection_retries, restore_face
@@ -66,8 +67,10 @@ class FacePipeline:
         liveness: Callable[[], LivenessDetector] | LivenessDetector | None = None,
         attributes: Callable[[], OMZAttributes] | None = None,
         restoration: RestorationPolicy | None = None,
+        templates: TemplateKey | None = None,
     ) -> None:
         self.detector = detector
+        self.templates = templates or PLAIN  # a key: cancelable templates (core.cancelable)
         self.restoration = restoration
         self.embedder = embedder
         self.landmarks = landmarks
@@ -89,6 +92,7 @@ class FacePipeline:
         store: ModelStore,
         catalog: Catalog | None = None,
         accept_licence: bool = False,
+        templates: TemplateKey | None = None,
     ) -> FacePipeline:
         """Build the pipeline named by ``config`` (default: the permissive default models).
 
@@ -140,6 +144,7 @@ class FacePipeline:
             liveness=liveness,
             attributes=attributes,
             restoration=RestorationPolicy() if config.restore else None,
+            templates=templates,
         )
 
     @property
@@ -173,7 +178,7 @@ class FacePipeline:
     @property
     def model_id(self) -> str:
         """The embedding space of this pipeline's embeddings."""
-        return self.embedder.model_id
+        return self.templates.model_id(self.embedder.model_id)
 
     # --- detection -------------------------------------------------------------------
 
@@ -192,7 +197,7 @@ class FacePipeline:
         """Embed faces (each from its restored region where the policy calls for it)
         and return each face's degradation report (``None`` when none was measured)."""
         sources, reports = self._restored(items, resolution=resolution)
-        vectors = self.embedder.embed(sources)
+        vectors = self.templates.apply(self.embedder.embed(sources))
         faces = [
             Face(detection=det, embedding=Embedding(vector=vec, model_id=self.model_id))
             for (_, det), vec in zip(items, vectors, strict=True)

@@ -90,6 +90,15 @@ def _root(
             "detection retried on dark or noisy photos). Clean faces are never touched.",
         ),
     ] = False,
+    gallery_key: Annotated[
+        str | None,
+        typer.Option(
+            "--gallery-key",
+            metavar="SPEC",
+            help="Key of a gallery encrypted at rest: file:PATH, env:NAME or cmd:COMMAND "
+            "(a KMS or secret manager). Default: $FACEPRINT_GALLERY_KEY.",
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -98,7 +107,12 @@ def _root(
     ] = False,
 ) -> None:
     ctx.obj = CliContext(
-        debug=debug, quiet=quiet, device=device, threads=threads, restore=not no_restore
+        debug=debug,
+        quiet=quiet,
+        device=device,
+        threads=threads,
+        restore=not no_restore,
+        gallery_key_spec=gallery_key,
     )
     begin(ctx.obj)
     level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
@@ -129,7 +143,7 @@ COMMANDS: dict[str, str] = {
 }
 """Top-level command → the module of :mod:`faceprint.cli.commands` that registers it."""
 
-_VALUE_OPTIONS = frozenset({"--device", "--threads"})
+_VALUE_OPTIONS = frozenset({"--device", "--threads", "--gallery-key"})
 
 
 def command_name(argv: Sequence[str]) -> str | None:

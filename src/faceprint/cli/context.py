@@ -16,6 +16,8 @@ from faceprint.environment import Environment
 
 if TYPE_CHECKING:
     from faceprint.config import PipelineConfig
+    from faceprint.core.cancelable import TemplateKey
+    from faceprint.keysource import SecretKey
     from faceprint.models.store import ModelStore
     from faceprint.pipeline import FacePipeline
 
@@ -32,6 +34,7 @@ class CliContext:
     device: str | None = None
     threads: int | None = None
     restore: bool = True
+    gallery_key_spec: str | None = None
     _env: Environment | None = field(default=None, repr=False)
 
     @property
@@ -75,14 +78,42 @@ class CliContext:
         detector: str = "yunet",
         accept: bool = False,
         restore: bool | None = None,
+        templates: TemplateKey | None = None,
     ) -> FacePipeline:
         """Build the pipeline (loads models; call it after every argument is checked).
 
-        ``restore`` overrides the ``--no-restore`` global option."""
+        ``restore`` overrides the ``--no-restore`` global option; ``templates`` makes
+        its embeddings cancelable templates (:meth:`template_key`)."""
         from faceprint.pipeline import FacePipeline
 
         config = self.pipeline_config(embedder=embedder, detector=detector, restore=restore)
-        return FacePipeline.from_config(config, store=self.store(), accept_licence=accept)
+        return FacePipeline.from_config(
+            config, store=self.store(), accept_licence=accept, templates=templates
+        )
+
+    def template_key(
+        self, spec: str | None, tenant: str | None, *, option: str = "--template-key"
+    ) -> TemplateKey | None:
+        """The cancelable-template key of ``spec`` (else ``$FACEPRINT_TEMPLATE_KEY``) for
+        ``tenant`` (else ``$FACEPRINT_TEMPLATE_TENANT``, else ``default``); ``None``
+        when no key is given (plain templates).
+
+        Raises:
+            UsageError: a tenant without a key.
+            faceprint.errors.KeyUnavailableError: the key source gives no key.
+        """
+        from faceprint.core.cancelable import TemplateKey
+        from faceprint.errors import UsageError
+        from faceprint.keysource import KeySource
+
+        spec = spec or self.env.template_key
+        tenant = tenant or self.env.template_tenant
+        if spec is None:
+            if tenant is not None:
+                raise UsageError(f"--tenant needs a template key: pass {option} SPEC")
+            return None
+        master = KeySource.parse(spec).read(self.env.variables)
+        return TemplateKey.derive(master, tenant or "default")
 
     def search_device(self) -> str | None:
         """``"cuda"`` when the models run on CUDA: galleries are then searched there too
@@ -90,6 +121,18 @@ class CliContext:
         from faceprint.models.runtime import resolve_device
 
         return "cuda" if resolve_device(self.device or self.env.device) == "cuda" else None
+
+    def gallery_key(self, spec: str | None = None) -> SecretKey | None:
+        """The key of a gallery encrypted at rest: ``spec``, else the ``--gallery-key``
+        global option, else ``$FACEPRINT_GALLERY_KEY``; ``None`` when none is given.
+
+        Raises:
+            faceprint.errors.KeyUnavailableError: the key source gives no key.
+        """
+        from faceprint.keysource import KeySource
+
+        spec = spec or self.gallery_key_spec or self.env.gallery_key
+        return None if spec is None else KeySource.parse(spec).read(self.env.variables)
 
     def gallery_path(self, given: Path | None = None) -> Path:
         return self.env.gallery_path(given)
@@ -110,8 +153,12 @@ class CliContext:
 
         if not gallery.is_file():
             return given or DEFAULT_EMBEDDER
-        with Gallery.open(gallery, create=False) as opened:
+        with Gallery.open(gallery, create=False, key=self.gallery_key()) as opened:
             pinned = opened.model_id
+        if pinned is not None:  # cancelable templates: the model under the key's rotation
+            from faceprint.core.cancelable import base_model_id
+
+            pinned = base_model_id(pinned)
         if given is not None and pinned is not None and given != pinned:
             raise ModelMismatchError(
                 f"gallery {gallery} is pinned to model {pinned!r}, not {given!r}; drop "

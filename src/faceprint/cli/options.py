@@ -65,6 +65,26 @@ FpirOpt = Annotated[
     ),
 ]
 
+TemplateKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--template-key",
+        metavar="SPEC",
+        help="Cancelable templates: rotate every embedding with the secret transform of "
+        "this key (file:PATH, env:NAME or cmd:COMMAND; `faceprint gallery keygen FILE` "
+        "makes one). Default: $FACEPRINT_TEMPLATE_KEY.",
+    ),
+]
+TenantOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tenant",
+        help="With a template key: the tenant whose transform is derived from it "
+        "(templates of two tenants cannot be linked). Default: $FACEPRINT_TEMPLATE_TENANT, "
+        "else default.",
+    ),
+]
+
 
 def output_mode(as_json: bool, jsonl: bool = False) -> Mode:
     """``"text"``, ``"json"`` or ``"jsonl"``.

@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from faceprint.errors import FaceprintError, GalleryCorruptError, GalleryError, NotFoundError
 from faceprint.gallery.schema import (
@@ -31,6 +31,10 @@ from faceprint.gallery.schema import (
     Pin,
     now_iso,
 )
+from faceprint.gallery.sealing import ENCRYPTED_SCHEMA_VERSION, RowCipher, too_new, unlock
+
+if TYPE_CHECKING:
+    from faceprint.keysource import SecretKey
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +59,19 @@ class GalleryDatabase:
         self._conn: sqlite3.Connection | None = conn
         self._path = path
         self._writes = 0
+        self._cipher: RowCipher | None = None  # an encrypted gallery's, once unlocked
+        self._sealed_model: str | None = None  # the pinned model (rows' associated data)
 
     # --- lifecycle ---------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str, *, create: bool) -> Self:
+    def open(
+        cls, path: str, *, create: bool, key: SecretKey | None = None, unlock: bool = True
+    ) -> Self:
         """Open a gallery file, creating and initialising it if allowed.
+
+        An encrypted gallery needs its ``key``; a key makes a plaintext gallery without
+        faces (a new one) encrypted (:func:`~faceprint.gallery.sealing.unlock`).
 
         A writable file of schema 1 that lacks an index added since is given it here
         (one transaction); a read-only one is read without it.
@@ -68,6 +79,7 @@ class GalleryDatabase:
         Args:
             path: file path, or ``":memory:"`` for a private in-memory gallery.
             create: create a missing file (and its parent folders).
+            key: the gallery key. unlock: apply it (``False``: rows stay sealed).
 
         Raises:
             NotFoundError: ``create`` is False and there is no file at ``path``.
@@ -75,6 +87,8 @@ class GalleryDatabase:
                 without the faceprint marker, missing tables, damaged).
             GalleryError: the file cannot be opened, or was written by a newer faceprint
                 (upgrade faceprint).
+            KeyUnavailableError: no key for an encrypted gallery. WrongKeyError: not its key.
+            ConfigError: a key was given for a plaintext gallery that holds faces.
         """
         memory = path == MEMORY
         if not memory:
@@ -106,6 +120,8 @@ class GalleryDatabase:
                     conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES:d}")
                 store._initialise_or_validate(create=create or memory)
                 store._add_missing_indexes()
+                if unlock:
+                    store._unlock(key)
         except BaseException:
             conn.close()
             raise
@@ -171,16 +187,28 @@ class GalleryDatabase:
             raise GalleryCorruptError(
                 f"gallery {self._path} has no valid schema_version; the file is damaged"
             ) from exc
-        if version > SCHEMA_VERSION:
+        if too_new(version, meta):
             raise GalleryError(
                 f"gallery {self._path} uses schema version {version}, but this faceprint "
-                f"reads up to version {SCHEMA_VERSION}: upgrade faceprint to open it"
+                f"reads up to version {ENCRYPTED_SCHEMA_VERSION}: upgrade faceprint to open it"
             )
         missing = [t for t in TABLES if t not in tables]
         if missing:
             raise GalleryCorruptError(
                 f"gallery {self._path} lacks table(s) {', '.join(missing)}; the file is damaged"
             )
+
+    def _unlock(self, key: SecretKey | None) -> None:
+        with self._read() as conn:  # a read-only encrypted file opens too
+            self._cipher = unlock(conn, self._path, key, write=False)
+        if self._cipher is None and key is not None:  # a plaintext gallery given a key
+            with self._write() as conn:
+                self._cipher = unlock(conn, self._path, key, write=True)
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether this gallery's templates are encrypted at rest."""
+        return self._cipher is not None
 
     def _add_missing_indexes(self) -> None:
         """Create what :data:`ADDED_INDEXES` and :data:`ADDED_CHANGE_LOG` name and a file
@@ -306,6 +334,7 @@ class GalleryDatabase:
             )
         }
         dim = meta.get("embedding_dim")
+        self._sealed_model = meta.get("model_id")  # a re-issue may change it: kept fresh
         try:
             return Pin(
                 model_id=meta.get("model_id"), embedding_dim=None if dim is None else int(dim)
@@ -374,12 +403,20 @@ class GalleryDatabase:
 
     # --- rows (inside a transaction) ---------------------------------------------------
 
+    def _aad_model(self) -> str:
+        """The pinned model id (as last read with the pin; read now if it never was)."""
+        return self._sealed_model or self._read_pin(self._db).model_id or ""
+
     def _check_blob(self, face_id: int, blob: object, dim: int) -> bytes:
-        """A stored embedding, checked to be ``dim`` little-endian float32 values.
+        """A stored embedding (decrypted in an encrypted gallery), checked to be ``dim``
+        little-endian float32 values.
 
         Raises:
-            GalleryCorruptError: it is not ``dim`` × 4 bytes.
+            GalleryCorruptError: it is not ``dim`` × 4 bytes, or (encrypted) it does not
+                authenticate as this face's template.
         """
+        if self._cipher is not None:
+            return self._cipher.open(face_id, self._aad_model(), dim, blob)
         if not isinstance(blob, bytes) or len(blob) != dim * 4:
             raise GalleryCorruptError(
                 f"face {face_id} in gallery {self._path} is not a {dim}-d float32 "

@@ -16,6 +16,10 @@ pair per PQ collection (:meth:`PqIndex.save`) and ``state.json`` naming them and
 change number they reflect. ``state.json`` is replaced atomically after the files of a
 new generation are written, so a crash mid-save leaves the previous state readable.
 Exact collections are not saved: reading them from SQLite is as fast as loading.
+
+An encrypted gallery's indexes are never saved (the int16 rows would be templates in
+clear on disk): they are built in memory from the decrypted rows when the gallery is
+first searched, and a Milvus index (vectors in clear on a server) is refused.
 """
 
 from __future__ import annotations
@@ -47,9 +51,17 @@ STATE_FORMAT = "faceprint.index"
 STATE_VERSION = 1
 
 
-def check_index_spec(spec: str) -> str:
-    """``spec`` if it names an index engine, else a :class:`ConfigError` saying what does."""
-    if spec in LOCAL_KINDS or spec.startswith(("milvus://", "milvus-lite:")):
+def check_index_spec(spec: str, *, encrypted: bool = False) -> str:
+    """``spec`` if it names an index engine, else a :class:`ConfigError` saying what does
+    (Milvus, which would hold the templates in clear, is refused for an encrypted gallery)."""
+    if spec in LOCAL_KINDS:
+        return spec
+    if spec.startswith(("milvus://", "milvus-lite:")):
+        if encrypted:
+            raise ConfigError(
+                "a Milvus index would store this encrypted gallery's templates in clear; "
+                "use the local index (auto, exact or pq) or decrypt the gallery first"
+            )
         return spec
     raise ConfigError(
         f"unknown index {spec!r}: use auto, exact, pq, milvus://HOST:PORT/DB or milvus-lite:PATH"
@@ -148,6 +160,8 @@ class LocalEngine:
             for another identity is ignored and rebuilt).
         params: PQ parameters.
         device: a torch device for exact scans (``None``: numpy on the CPU).
+        persist: save PQ indexes in ``<gallery>.index/`` (``False`` for an encrypted
+            gallery: nothing is written).
     """
 
     def __init__(
@@ -158,6 +172,7 @@ class LocalEngine:
         identity: str = "",
         params: PqParams | None = None,
         device: str | None = None,
+        persist: bool = True,
     ) -> None:
         if mode not in LOCAL_KINDS:
             raise ConfigError(f"unknown local index {mode!r}: use one of {LOCAL_KINDS}")
@@ -167,7 +182,8 @@ class LocalEngine:
         self._params = params or PqParams()
         self._device = device
         self._indexes: dict[int, ExactIndex | PqIndex | DeviceIndex] = {}
-        self._folder = None if gallery_path == ":memory:" else Path(f"{gallery_path}.index")
+        saved = persist and gallery_path != ":memory:"
+        self._folder = Path(f"{gallery_path}.index") if saved else None
         self._dirty = False
 
     def index(self, collection_id: int) -> VectorIndex | None:
@@ -313,17 +329,24 @@ def _next_generation(state_file: Path) -> int:
 
 
 def open_engine(
-    spec: str, *, gallery_path: str, identity: str, device: str | None = None
+    spec: str,
+    *,
+    gallery_path: str,
+    identity: str,
+    device: str | None = None,
+    encrypted: bool = False,
 ) -> IndexEngine:
     """The engine a gallery's ``index`` setting names (see the module docstring).
 
     Raises:
-        ConfigError: an unknown spec.
+        ConfigError: an unknown spec, or Milvus for an ``encrypted`` gallery.
         GalleryError: the engine cannot be reached or its extra is not installed.
     """
-    check_index_spec(spec)
+    check_index_spec(spec, encrypted=encrypted)
     if spec in LOCAL_KINDS:
-        return LocalEngine(gallery_path, mode=spec, identity=identity, device=device)
+        return LocalEngine(
+            gallery_path, mode=spec, identity=identity, device=device, persist=not encrypted
+        )
     from faceprint.gallery.milvus import MilvusEngine
 
     return MilvusEngine(spec, identity=identity, gallery_path=gallery_path)

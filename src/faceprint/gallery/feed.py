@@ -87,10 +87,12 @@ class IndexFeed(GalleryDatabase):
             return self._last_seq()
 
     def _rows(self, rows: Sequence[tuple[object, ...]], dim: int) -> IndexRows:
-        for face_id, _, _, blob in rows:
+        blobs = [
             self._check_blob(int(face_id), blob, dim)  # type: ignore[call-overload]
+            for face_id, _, _, blob in rows
+        ]
         n = len(rows)
-        vectors = np.frombuffer(b"".join(r[3] for r in rows), dtype="<f4")  # type: ignore[misc]
+        vectors = np.frombuffer(b"".join(blobs), dtype="<f4")
         return IndexRows(
             face_ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
             person_ids=np.fromiter((r[1] for r in rows), dtype=np.int64, count=n),
@@ -163,8 +165,8 @@ class IndexFeed(GalleryDatabase):
                     f"SELECT id, embedding FROM faces WHERE id IN ({marks})",  # noqa: S608
                     part,
                 ):
-                    self._check_blob(int(face_id), blob, dim)
-                    out[int(face_id)] = np.frombuffer(blob, dtype="<f4").astype(np.float32)
+                    clear = self._check_blob(int(face_id), blob, dim)
+                    out[int(face_id)] = np.frombuffer(clear, dtype="<f4").astype(np.float32)
         return out
 
     def shortlist(
@@ -186,8 +188,8 @@ class IndexFeed(GalleryDatabase):
                 ids,
             ).fetchall()
         for face_id, blob, pid, name, collection in rows:
-            self._check_blob(int(face_id), blob, dim)
-            vector = np.frombuffer(blob, dtype="<f4").astype(np.float32)
+            clear = self._check_blob(int(face_id), blob, dim)
+            vector = np.frombuffer(clear, dtype="<f4").astype(np.float32)
             out[int(face_id)] = (vector, int(pid), str(name), str(collection))
         return out
 

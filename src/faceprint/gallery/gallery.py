@@ -26,17 +26,20 @@ import os
 import threading
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from faceprint.errors import ConfigError, GalleryError, ModelMismatchError
 from faceprint.gallery.engines import check_index_spec, open_engine
 from faceprint.gallery.live import LiveIndex
 from faceprint.gallery.reads import GalleryReads
 from faceprint.gallery.records import FaceRecord
-from faceprint.gallery.schema import Pin
+from faceprint.gallery.schema import TEMPLATES_EPOCH, Pin
 from faceprint.gallery.storage import GalleryStore
 from faceprint.gallery.validation import check_name, checked_record, checked_vector
 from faceprint.types import Embedding, Identification, Match, Threshold
+
+if TYPE_CHECKING:
+    from faceprint.keysource import SecretKey
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,7 @@ class Gallery(GalleryReads):
         model_id: str | None = None,
         create: bool = True,
         device: str | None = None,
+        key: SecretKey | None = None,
     ) -> Gallery:
         """Open (or create) a gallery file.
 
@@ -82,15 +86,20 @@ class Gallery(GalleryReads):
             device: search on this PyTorch device (``cuda``; ``cpu`` runs the same torch
                 code on the CPU): exact scans of every collection there, unless the
                 index setting says ``pq`` or Milvus. ``None``: numpy and PQ codes on the CPU.
+            key: the key of an encrypted gallery (:mod:`faceprint.gallery.sealing`);
+                given for a new (or empty plaintext) gallery, it creates it encrypted.
 
         Raises:
             NotFoundError: ``create`` is False and there is no file at ``path``.
             GalleryCorruptError: the file is not a faceprint gallery or is damaged.
             GalleryError: the gallery was written by a newer faceprint, or cannot be opened.
             ModelMismatchError: the gallery is pinned to another model than ``model_id``.
+            KeyUnavailableError: the gallery is encrypted and no ``key`` was given.
+            WrongKeyError: ``key`` is not the gallery's key (the message names both ids).
+            ConfigError: a ``key`` was given for a plaintext gallery that holds faces.
         """
         name = os.fspath(path)
-        store = GalleryStore.open(name, create=create)
+        store = GalleryStore.open(name, create=create, key=key)
         try:
             if model_id is not None:
                 store.pin_model(model_id)
@@ -139,6 +148,11 @@ class Gallery(GalleryReads):
         return self._store.path
 
     @property
+    def encrypted(self) -> bool:
+        """Whether the templates are encrypted at rest (then searched from memory)."""
+        return self._store.encrypted
+
+    @property
     def model_id(self) -> str | None:
         """The embedding model this gallery is pinned to; ``None`` until pinned."""
         with self._lock:
@@ -175,9 +189,9 @@ class Gallery(GalleryReads):
         20 s on two cores; a Milvus collection is filled once and kept by the server).
 
         Raises:
-            ConfigError: ``spec`` names no engine.
+            ConfigError: ``spec`` names no engine, or Milvus for an encrypted gallery.
         """
-        check_index_spec(spec)
+        check_index_spec(spec, encrypted=self.encrypted)
         with self._lock:
             self._store.set_setting(INDEX_SETTING, spec)
             if self._live is not None:
@@ -213,8 +227,14 @@ class Gallery(GalleryReads):
             # the file's creation time: a model pin can only be added, never changed, so
             # it is not part of it (an index first loaded unpinned stays valid)
             identity = str(self._store.meta("created_at"))
+            if epoch := self._store.meta(TEMPLATES_EPOCH):  # templates were re-issued
+                identity += f"/{epoch}"
             engine = open_engine(
-                spec, gallery_path=self.path, identity=identity, device=self._device
+                spec,
+                gallery_path=self.path,
+                identity=identity,
+                device=self._device,
+                encrypted=self.encrypted,
             )
             self._live = LiveIndex(self._store, engine)
         self._live.sync(self._store.pin().embedding_dim)

@@ -5,7 +5,9 @@ Schema (version :data:`SCHEMA_VERSION`)::
     meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)
         format = "faceprint.gallery", schema_version, created_at,
         model_id and embedding_dim (the pin; absent until pinned),
-        setting.<name> (gallery settings, e.g. setting.require_liveness = "1")
+        setting.<name> (gallery settings, e.g. setting.require_liveness = "1"),
+        templates.epoch (set when cancelable templates were re-issued; part of the
+        vector indexes' identity, so no index of the old templates is searched)
     collections(id INTEGER PRIMARY KEY, name TEXT UNIQUE, created_at TEXT)
     persons(id INTEGER PRIMARY KEY, collection_id → collections ON DELETE CASCADE,
             name TEXT, created_at TEXT, UNIQUE(collection_id, name))
@@ -33,6 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from faceprint.core.cancelable import base_model_id, key_id_of
 from faceprint.errors import ModelMismatchError
 from faceprint.types import BBox
 
@@ -51,6 +54,10 @@ ADDED_INDEXES = {
     "faces_source_sha256": "CREATE INDEX IF NOT EXISTS faces_source_sha256 ON faces(source_sha256)",
 }
 """Indexes added after schema 1 shipped: created on open of a writable file that lacks them."""
+
+TEMPLATES_EPOCH = "templates.epoch"
+"""``meta`` key: a random token written by each re-issue of the templates
+(:mod:`faceprint.gallery.reissue`)."""
 
 CHANGE_LOG = "face_changes"
 """The table that records every face added or removed, in commit order."""
@@ -141,7 +148,7 @@ class Pin:
                 message names both models.
         """
         if self.model_id is not None and model_id != self.model_id:
-            raise ModelMismatchError(
+            raise template_mismatch(self.model_id, model_id, gallery) or ModelMismatchError(
                 f"gallery {gallery} holds embeddings of model {self.model_id!r}, "
                 f"got one of model {model_id!r}; use the {self.model_id!r} embedder "
                 "or another gallery"
@@ -160,7 +167,28 @@ class Pin:
             ModelMismatchError: the gallery is pinned to another model.
         """
         if self.model_id is not None and model_id != self.model_id:
-            raise ModelMismatchError(
+            raise template_mismatch(self.model_id, model_id, gallery) or ModelMismatchError(
                 f"gallery {gallery} is pinned to model {self.model_id!r}, not {model_id!r}; "
                 f"use the {self.model_id!r} embedder or another gallery"
             )
+
+
+def template_mismatch(pinned: str, given: str, gallery: str) -> ModelMismatchError | None:
+    """The error for embeddings of the gallery's model under another template key
+    (:mod:`faceprint.core.cancelable`), or plain where the gallery holds cancelable
+    templates (or the reverse); ``None`` when the models themselves differ."""
+    if base_model_id(pinned) != base_model_id(given):
+        return None
+    held, got = key_id_of(pinned), key_id_of(given)
+    has = f"cancelable templates under template key {held}" if held else "plain templates"
+    came = f"a template under key {got}" if got else "a plain embedding (no template key)"
+    fix = (
+        "pass the template key (and --tenant) its templates are under"
+        if held
+        else "drop --template-key (and FACEPRINT_TEMPLATE_KEY), or protect the gallery "
+        "with `faceprint gallery reissue --new-template-key SPEC`"
+    )
+    return ModelMismatchError(
+        f"gallery {gallery} holds {has} of model {base_model_id(pinned)!r}, got {came}; "
+        f"{fix} (a key is per tenant: another tenant's or an old key does not match)"
+    )

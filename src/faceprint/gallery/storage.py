@@ -38,6 +38,7 @@ from faceprint.gallery.schema import (
     bbox_from_columns,
     now_iso,
 )
+from faceprint.gallery.sealing import check_current
 from faceprint.gallery.transfer import GalleryTransfer
 
 __all__ = [
@@ -113,7 +114,8 @@ class GalleryStore(GalleryTransfer, IndexFeed):
 
         Creates the collection and person if missing and pins an unpinned gallery to
         ``model_id``/``dim``. Vectors must already be validated (finite, unit-norm,
-        ``dim`` long); they are stored as little-endian float32.
+        ``dim`` long); they are stored as little-endian float32, encrypted in an
+        encrypted gallery (inserted, then sealed with the id the insert gave).
 
         Raises:
             ModelMismatchError: the gallery is pinned to another model or dimension.
@@ -127,14 +129,20 @@ class GalleryStore(GalleryTransfer, IndexFeed):
             rows.append((blob, face.source, face.source_sha256, *box, face.det_score, now))
         ids: list[int] = []
         with self._write() as conn:
+            check_current(conn, self._cipher, self._path)
             self._pin_to(conn, model_id, dim)
             collection_id, _ = self._ensure_collection(conn, collection, now)
             person_id, _ = self._ensure_person(conn, collection_id, person, now)
-            for row in rows:
-                cursor = conn.execute(INSERT_FACE, (person_id, *row))
+            for blob, *columns in rows:
+                stored = b"" if self._cipher is not None else blob
+                cursor = conn.execute(INSERT_FACE, (person_id, stored, *columns))
                 if cursor.lastrowid is None:  # pragma: no cover - sqlite always sets it
                     raise GalleryError(f"gallery {self._path} did not return a face id")
-                ids.append(int(cursor.lastrowid))
+                face_id = int(cursor.lastrowid)
+                if self._cipher is not None:  # the row's id is its associated data
+                    sealed = self._cipher.seal(face_id, model_id, dim, blob)
+                    conn.execute("UPDATE faces SET embedding = ? WHERE id = ?", (sealed, face_id))
+                ids.append(face_id)
         return ids
 
     def create_collection(self, name: str) -> None:
@@ -425,9 +433,8 @@ class GalleryStore(GalleryTransfer, IndexFeed):
         width = dim or 0
         if rows and dim is None:
             raise self._no_dim()
-        for face_id, _, blob in rows:
-            self._check_blob(face_id, blob, width)
-        matrix = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4")
+        blobs = [self._check_blob(face_id, blob, width) for face_id, _, blob in rows]
+        matrix = np.frombuffer(b"".join(blobs), dtype="<f4")
         return StoredEmbeddings(
             version=version,
             pin=pin,

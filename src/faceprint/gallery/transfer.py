@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from faceprint.gallery.database import GalleryDatabase
 from faceprint.gallery.schema import INSERT_FACE, SETTING_PREFIX, Pin, bbox_from_columns
+from faceprint.gallery.sealing import check_current
 from faceprint.types import BBox
 
 
@@ -181,7 +182,9 @@ class GalleryTransfer(GalleryDatabase):
         from any of them rolls everything back. Existing collections and persons are
         reused. A face is skipped when the gallery held, before this call, a face of the
         same (collection, person) with the same ``source_sha256`` — or, when that is
-        empty, the same embedding bytes; so loading the same rows twice adds nothing.
+        empty, the same embedding bytes (compared decrypted in an encrypted gallery, whose
+        rows are sealed like :meth:`insert_faces`'); so loading the same rows twice adds
+        nothing.
         ``model_id``/``dim`` are checked against the pin and pin what is unset;
         ``settings`` are written only into a gallery that had no collection yet.
         Embedding bytes must already be validated (``dim`` × 4, finite, unit-norm).
@@ -192,6 +195,7 @@ class GalleryTransfer(GalleryDatabase):
         """
         added_faces = skipped = 0
         with self._write() as conn:
+            check_current(conn, self._cipher, self._path)
             empty = conn.execute("SELECT 1 FROM collections LIMIT 1").fetchone() is None
             (last_id,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM faces").fetchone()
             pinned = model_id is not None and self._pin_to(conn, model_id, dim)
@@ -199,6 +203,9 @@ class GalleryTransfer(GalleryDatabase):
                 for key, value in settings.items():
                     self._set_meta(conn, SETTING_PREFIX + key, value)
             ids = _Ids(self, conn)
+            pin = self._read_pin(conn)
+            sealed_model, sealed_dim = pin.model_id or "", pin.embedding_dim or 0
+            clear_of: dict[int, set[bytes]] = {}  # encrypted: a person's earlier templates
             for c in collections:
                 ids.collection(c.name, c.created_at)
             for p in persons:
@@ -211,6 +218,16 @@ class GalleryTransfer(GalleryDatabase):
                         "AND id <= ? LIMIT 1",
                         (owner, face.source_sha256, last_id),
                     ).fetchone()
+                elif self._cipher is not None:
+                    if owner not in clear_of:
+                        clear_of[owner] = {
+                            self._check_blob(int(i), b, sealed_dim)
+                            for i, b in conn.execute(
+                                "SELECT id, embedding FROM faces WHERE person_id = ? AND id <= ?",
+                                (owner, last_id),
+                            )
+                        }
+                    same = True if blob in clear_of[owner] else None
                 else:
                     same = conn.execute(
                         "SELECT 1 FROM faces WHERE person_id = ? AND embedding = ? "
@@ -222,7 +239,12 @@ class GalleryTransfer(GalleryDatabase):
                     continue
                 box = face.bbox_xyxy if face.bbox_xyxy is not None else (None, None, None, None)
                 columns = (face.source, face.source_sha256, *box, face.det_score, face.enrolled_at)
-                conn.execute(INSERT_FACE, (owner, blob, *columns))
+                if self._cipher is None:
+                    conn.execute(INSERT_FACE, (owner, blob, *columns))
+                else:
+                    face_id = conn.execute(INSERT_FACE, (owner, b"", *columns)).lastrowid
+                    sealed = self._cipher.seal(int(face_id or 0), sealed_model, sealed_dim, blob)
+                    conn.execute("UPDATE faces SET embedding = ? WHERE id = ?", (sealed, face_id))
                 added_faces += 1
         return LoadCounts(
             collections_added=ids.collections_added,

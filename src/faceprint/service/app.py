@@ -94,6 +94,7 @@ def create_app(settings: ServiceSettings, *, pipeline: FacePipeline | None = Non
                 settings.pipeline_config(),
                 store=ModelStore(settings.store),
                 accept_licence=settings.accept_licence,
+                templates=settings.templates,
             )
             settings.gallery_path.parent.mkdir(parents=True, exist_ok=True)
             device = settings.pipeline_config().device
@@ -101,6 +102,7 @@ def create_app(settings: ServiceSettings, *, pipeline: FacePipeline | None = Non
                 settings.gallery_path,
                 model_id=built.model_id,
                 device="cuda" if resolve_device(device) == "cuda" else None,
+                key=settings.gallery_key,
             )
             keys = KeyStore.open(settings.keys_path, create=True)
             if not keys.list():

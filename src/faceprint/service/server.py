@@ -31,9 +31,12 @@ def serve(
         settings.pipeline_config(),
         store=ModelStore(settings.store),
         accept_licence=settings.accept_licence,
+        templates=settings.templates,
     )
     settings.gallery_path.parent.mkdir(parents=True, exist_ok=True)
-    Gallery.open(settings.gallery_path, model_id=pipeline.model_id).close()
+    Gallery.open(
+        settings.gallery_path, model_id=pipeline.model_id, key=settings.gallery_key
+    ).close()
     app = create_app(settings, pipeline=pipeline)
     log.info("faceprint service on http://%s:%d (web page at /, API docs at /docs)", host, port)
     uvicorn.run(

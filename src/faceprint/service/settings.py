@@ -7,8 +7,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from faceprint.config import PipelineConfig, StoreConfig
+from faceprint.core.cancelable import TemplateKey
 from faceprint.environment import Environment
 from faceprint.errors import ConfigError
+from faceprint.keysource import SecretKey
 
 MIB = 1024 * 1024
 
@@ -35,6 +37,10 @@ class ServiceSettings:
         inference_threads: threads that run models (``0``: one per core).
         enroll_quality: apply the default quality policy to enrollments unless the
             request says otherwise.
+        gallery_key: the key of a gallery encrypted at rest (``FACEPRINT_GALLERY_KEY``;
+            :mod:`faceprint.gallery.sealing`); with it a new gallery is created encrypted.
+        templates: serve cancelable templates under this key (``FACEPRINT_TEMPLATE_KEY``
+            and ``FACEPRINT_TEMPLATE_TENANT``; :mod:`faceprint.core.cancelable`).
     """
 
     gallery_path: Path
@@ -49,6 +55,8 @@ class ServiceSettings:
     rate_limit: str = "50/second"
     inference_threads: int = 0
     enroll_quality: bool = False
+    templates: TemplateKey | None = field(default=None, repr=False)
+    gallery_key: SecretKey | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.max_request_bytes < 1024:
@@ -88,6 +96,8 @@ class ServiceSettings:
 
         Raises:
             ConfigError: a variable has a malformed value.
+            KeyUnavailableError: ``FACEPRINT_TEMPLATE_KEY`` or ``FACEPRINT_GALLERY_KEY``
+                names a source with no key.
         """
         env = Environment.read() if env is None else env
         values: dict[str, object] = {
@@ -104,6 +114,17 @@ class ServiceSettings:
             values["score_decimals"] = None if decimals == "none" else decimals
         if env.service_rate_limit:
             values["rate_limit"] = env.service_rate_limit
+        if env.template_tenant and not env.template_key:
+            raise ConfigError("FACEPRINT_TEMPLATE_TENANT is set without FACEPRINT_TEMPLATE_KEY")
+        if env.template_key:
+            from faceprint.keysource import KeySource
+
+            master = KeySource.parse(env.template_key).read(env.variables)
+            values["templates"] = TemplateKey.derive(master, env.template_tenant or "default")
+        if env.gallery_key and overrides.get("gallery_key") is None:
+            from faceprint.keysource import KeySource as GalleryKeySource
+
+            values["gallery_key"] = GalleryKeySource.parse(env.gallery_key).read(env.variables)
         settings = cls(**values)  # type: ignore[arg-type]
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings  # type: ignore[arg-type]

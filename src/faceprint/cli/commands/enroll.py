@@ -19,6 +19,8 @@ from faceprint.cli.options import (
     GalleryOpt,
     JsonlOpt,
     JsonOpt,
+    TemplateKeyOpt,
+    TenantOpt,
     existing,
     output_mode,
 )
@@ -73,6 +75,8 @@ def enroll(
     ] = False,
     embedder: EmbedderOpt = None,
     accept: AcceptOpt = False,
+    template_key: TemplateKeyOpt = None,
+    tenant: TenantOpt = None,
     use_ray: Annotated[
         bool,
         typer.Option(
@@ -131,6 +135,11 @@ def enroll(
     cli = current()
     path = cli.gallery_path(gallery)
     model = cli.embedder_for(path, embedder)
+    templates = cli.template_key(template_key, tenant)
+    if use_ray and templates is not None:
+        from faceprint.errors import UsageError
+
+        raise UsageError("--template-key does not work with --ray yet; enroll without --ray")
     if dry_run:
         _dry_run(plan, path, collection=collection, allow_shared=allow_shared, mode=mode)
         return
@@ -165,7 +174,7 @@ def enroll(
     else:
         from faceprint.recognition import enroll_stream
 
-        pipeline = cli.pipeline(embedder=model, accept=accept)
+        pipeline = cli.pipeline(embedder=model, accept=accept, templates=templates)
         model_id = pipeline.model_id
 
         def stream(opened: Gallery) -> Generator[Any, None, None]:
@@ -183,7 +192,7 @@ def enroll(
     interrupted = False
     items: list[Any] = []
     with (
-        Gallery.open(path, model_id=model_id) as opened,
+        Gallery.open(path, model_id=model_id, key=cli.gallery_key()) as opened,
         output.progress_bar(
             "enrolling", total=len(plan), unit="images", enabled=cli.show_progress
         ) as bar,
@@ -303,7 +312,8 @@ def _dry_run(
     from faceprint.gallery import Gallery
     from faceprint.recognition import preview_enrollment
 
-    opened = Gallery.open(path, create=False) if path.is_file() else None
+    key = current().gallery_key()
+    opened = Gallery.open(path, create=False, key=key) if path.is_file() else None
     rows: list[tuple[str, Path, Skipped | None]] = []
     try:
         rows = list(

@@ -17,6 +17,8 @@ from faceprint.cli.options import (
     EmbedderOpt,
     JsonlOpt,
     JsonOpt,
+    TemplateKeyOpt,
+    TenantOpt,
     existing,
     output_mode,
 )
@@ -214,6 +216,8 @@ def verify(
     strict: Annotated[bool, typer.Option(help="Fail if an image has more than one face.")] = False,
     embedder: EmbedderOpt = None,
     accept: AcceptOpt = False,
+    template_key: TemplateKeyOpt = None,
+    tenant: TenantOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """1:1: are the most prominent faces of two images the same person?"""
@@ -221,7 +225,9 @@ def verify(
     from faceprint.errors import MultipleFacesError, NoFaceError
 
     existing([image_a, image_b])
-    pipeline = current().pipeline(embedder=embedder, accept=accept)
+    cli = current()
+    templates = cli.template_key(template_key, tenant)
+    pipeline = cli.pipeline(embedder=embedder, accept=accept, templates=templates)
     faces = []
     for result in analyze_images(pipeline, [image_a, image_b], embed="primary"):
         if result.error is not None:

@@ -10,7 +10,13 @@ import typer
 from faceprint.cli import output
 from faceprint.cli.context import current
 from faceprint.cli.errors import command
-from faceprint.cli.options import CollectionOpt, GalleryOpt, JsonOpt
+from faceprint.cli.options import (
+    CollectionOpt,
+    GalleryOpt,
+    JsonOpt,
+    TemplateKeyOpt,
+    TenantOpt,
+)
 from faceprint.errors import UsageError
 
 if TYPE_CHECKING:
@@ -20,13 +26,17 @@ group = typer.Typer(help="Inspect, edit, export and import a gallery.", no_args_
 
 
 def register(app: typer.Typer) -> None:
+    from faceprint.cli.commands import gallery_keys
+
+    gallery_keys.register(group)  # keygen, encrypt, rekey, decrypt
     app.add_typer(group, name="gallery")
 
 
 def _open(gallery: Path | None) -> Gallery:
     from faceprint.gallery import Gallery
 
-    return Gallery.open(current().gallery_path(gallery), create=False)
+    cli = current()
+    return Gallery.open(cli.gallery_path(gallery), create=False, key=cli.gallery_key())
 
 
 @command(group, "list")
@@ -185,6 +195,13 @@ def gallery_export(
         str | None, typer.Option("--collection", "-c", help="Export one collection only.")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    clear_templates: Annotated[
+        bool,
+        typer.Option(
+            "--clear-templates",
+            help="Export an encrypted gallery: the archive holds its templates in clear.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Write the gallery (or one collection) to a portable, checksummed archive: JSON
@@ -198,7 +215,9 @@ def gallery_export(
         _open(gallery) as g,
         output.progress_bar("exporting", unit="faces", enabled=cli.show_progress) as bar,
     ):
-        summary = export_gallery(g, archive, collection=collection, progress=bar)
+        summary = export_gallery(
+            g, archive, collection=collection, progress=bar, clear_templates=clear_templates
+        )
     if as_json:
         output.print_json(summary)
     else:
@@ -228,7 +247,7 @@ def gallery_import(
     existing([archive])
     cli = current()
     with (
-        Gallery.open(cli.gallery_path(gallery)) as g,
+        Gallery.open(cli.gallery_path(gallery), key=cli.gallery_key()) as g,
         output.progress_bar("importing", unit="faces", enabled=cli.show_progress) as bar,
     ):
         summary = import_gallery(g, archive, collection=collection, progress=bar)
@@ -240,3 +259,59 @@ def gallery_import(
             f"{summary.persons_added} new person(s), {summary.collections_added} new "
             f"collection(s) -> {g.path}"
         )
+
+
+@command(group, "reissue")
+def gallery_reissue(
+    gallery: GalleryOpt = None,
+    template_key: TemplateKeyOpt = None,
+    new_template_key: Annotated[
+        str | None,
+        typer.Option(
+            "--new-template-key",
+            metavar="SPEC",
+            help="The key to move the templates to (file:PATH, env:NAME or cmd:COMMAND); "
+            "omit it to make them plain again.",
+        ),
+    ] = None,
+    tenant: TenantOpt = None,
+    new_tenant: Annotated[
+        str | None,
+        typer.Option("--new-tenant", help="The tenant of the new key (default: --tenant)."),
+    ] = None,
+    gallery_key: Annotated[
+        str | None,
+        typer.Option(
+            "--gallery-key", metavar="SPEC", help="The key of a gallery encrypted at rest."
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-issue cancelable templates: move every template from --template-key to
+    --new-template-key (one transaction, no image needed) and re-pin the gallery, so
+    leaked templates match nothing and probes must come under the new key. Without
+    --template-key a plain gallery is protected; without --new-template-key a protected
+    one is made plain."""
+    from faceprint.gallery.reissue import reissue_templates
+    from faceprint.keysource import KeySource
+
+    cli = current()
+    path = cli.gallery_path(gallery)
+    old = cli.template_key(template_key, tenant)
+    new = None
+    if new_template_key is not None:
+        new = cli.template_key(new_template_key, new_tenant or tenant)
+    elif new_tenant is not None:
+        raise UsageError("--new-tenant needs --new-template-key SPEC")
+    key = KeySource.parse(gallery_key).read(cli.env.variables) if gallery_key else None
+    with output.progress_bar("re-issuing", unit="faces", enabled=cli.show_progress) as bar:
+        summary = reissue_templates(path, old, new, key=key, progress=bar)
+    if as_json:
+        output.print_json(summary)
+    elif summary.changed:
+        output.line(
+            f"re-issued {summary.faces} template(s) of {path}: model "
+            f"{summary.old_model_id} -> {summary.new_model_id}"
+        )
+    else:
+        output.line(f"{path} needs no re-issue: model {summary.new_model_id}; nothing changed")

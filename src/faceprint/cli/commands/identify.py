@@ -20,6 +20,8 @@ from faceprint.cli.options import (
     JsonlOpt,
     JsonOpt,
     SearchCollectionOpt,
+    TemplateKeyOpt,
+    TenantOpt,
     ThresholdOpt,
     existing,
     output_mode,
@@ -43,6 +45,8 @@ def identify(
     fpir: FpirOpt = None,
     embedder: EmbedderOpt = None,
     accept: AcceptOpt = False,
+    template_key: TemplateKeyOpt = None,
+    tenant: TenantOpt = None,
     as_json: JsonOpt = False,
     jsonl: JsonlOpt = False,
 ) -> None:
@@ -63,9 +67,14 @@ def identify(
     if not path.is_file():
         raise NotFoundError(f"no gallery at {path}; enroll faces first, or pass --gallery")
     model = cli.embedder_for(path, embedder)
-    pipeline = cli.pipeline(embedder=model, accept=accept)
+    templates = cli.template_key(template_key, tenant)
+    pipeline = cli.pipeline(embedder=model, accept=accept, templates=templates)
     with Gallery.open(
-        path, model_id=pipeline.model_id, create=False, device=cli.search_device()
+        path,
+        model_id=pipeline.model_id,
+        create=False,
+        device=cli.search_device(),
+        key=cli.gallery_key(),
     ) as opened:
         found = identify_images(
             pipeline,

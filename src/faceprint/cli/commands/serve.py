@@ -87,6 +87,7 @@ def serve(
         "rate_limit": rate_limit,
         "inference_threads": threads if threads is not None else cli.threads,
         "enroll_quality": enroll_quality,
+        "gallery_key": cli.gallery_key(),  # --gallery-key, else $FACEPRINT_GALLERY_KEY
     }
     settings = ServiceSettings.from_env(cli.env, **overrides)
     if decimals is not None:

@@ -17,6 +17,8 @@ from faceprint.cli.options import (
     GalleryOpt,
     JsonOpt,
     SearchCollectionOpt,
+    TemplateKeyOpt,
+    TenantOpt,
     ThresholdOpt,
 )
 
@@ -74,6 +76,8 @@ def video(
     ] = 2.0,
     embedder: EmbedderOpt = None,
     accept: AcceptOpt = False,
+    template_key: TemplateKeyOpt = None,
+    tenant: TenantOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Recognise people in a video or stream: one identity per track, events, annotated output.
@@ -101,11 +105,17 @@ def video(
         appearance_gate=appearance_gate,
         lookahead_seconds=lookahead,
     )
-    pipeline = cli.pipeline(embedder=cli.embedder_for(path, embedder), accept=accept)
+    templates = cli.template_key(template_key, tenant)
+    model = cli.embedder_for(path, embedder)
+    pipeline = cli.pipeline(embedder=model, accept=accept, templates=templates)
     name = Path(source).name if not source.isdigit() and "://" not in source else source
     with (
         Gallery.open(
-            path, model_id=pipeline.model_id, create=False, device=cli.search_device()
+            path,
+            model_id=pipeline.model_id,
+            create=False,
+            device=cli.search_device(),
+            key=cli.gallery_key(),
         ) as g,
         output.stage_progress(enabled=not as_json and cli.show_progress) as progress,
     ):

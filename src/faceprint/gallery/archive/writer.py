@@ -17,7 +17,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from faceprint.errors import GalleryError
+from faceprint.errors import ConfigError, GalleryError
 from faceprint.gallery.archive.manifest import (
     ARCHIVE_VERSION,
     COLLECTIONS,
@@ -61,6 +61,7 @@ def export_gallery(
     *,
     collection: str | None = None,
     progress: Progress | None = None,
+    clear_templates: bool = False,
 ) -> ArchiveSummary:
     """Write the gallery (or one collection) to an archive at ``path``, atomically.
 
@@ -76,13 +77,22 @@ def export_gallery(
         collection: export only this collection; ``None`` exports all of them.
         progress: called with ``(faces written, total faces)`` every
             :data:`~faceprint.gallery.archive.manifest.PROGRESS_EVERY` faces and at the end.
+        clear_templates: export an encrypted gallery (archives hold templates in clear;
+            without this, an encrypted gallery is refused).
 
     Raises:
+        ConfigError: the gallery is encrypted and ``clear_templates`` is not set.
         NotFoundError: ``collection`` is given and does not exist.
         GalleryCorruptError: a stored embedding is damaged.
         GalleryError: the archive cannot be written (the message says why), or the
             gallery is closed.
     """
+    if gallery.encrypted and not clear_templates:
+        raise ConfigError(
+            f"gallery {gallery.path} is encrypted, but an archive holds its templates in "
+            "clear: pass --clear-templates (clear_templates=True) to export them anyway, "
+            "and protect the archive"
+        )
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
