@@ -8,7 +8,7 @@ export FACEPRINT_HOME ?= $(abspath .faceprint-home)
 export FACEPRINT_OFFLINE ?= 1
 export FACEPRINT_SHARED ?= $(SHARED)
 
-.PHONY: install demo test unit lint typecheck test-tools wheel-check serve eval-lfw bench bench-peer bench-service bench-video bench-attributes bench-robustness eval-robustness clean
+.PHONY: install demo test unit lint typecheck test-tools wheel-check serve eval-lfw bench bench-peer bench-service bench-video bench-attributes bench-privacy bench-robustness eval-robustness clean
 
 $(BIN)/faceprint: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,10 @@ bench-robustness: install  ## the same degradations through faceprint and the fa
 	$(BIN)/python -m pip install --quiet dlib-bin face_recognition_models "setuptools<81"
 	$(BIN)/python -m pip install --quiet --no-deps face_recognition
 	$(BIN)/python benchmarks/robustness_peer.py --folds 1-2 --out robustness-peer.json
+
+bench-privacy: install  ## encrypted search (CKKS) at 1k/10k/100k and the threshold-Paillier variant at 1k/10k
+	$(BIN)/python benchmarks/privacy_search.py --sizes 1000 10000 100000 --json docs/bench/privacy-search.json
+	$(BIN)/python benchmarks/privacy_threshold.py --sizes 1000 10000 --json docs/bench/privacy-threshold.json
 
 bench-attributes: install  ## gender accuracy on LFW against first-name-derived labels
 	$(BIN)/python -m pip install --quiet gender-guesser  # GPL-3.0: benchmark-only, never a dependency

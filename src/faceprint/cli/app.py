@@ -140,6 +140,7 @@ COMMANDS: dict[str, str] = {
     "keys": "keys",
     "serve": "serve",
     "video": "video",
+    "privacy": "privacy",
 }
 """Top-level command → the module of :mod:`faceprint.cli.commands` that registers it."""
 

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 from faceprint.errors import ConfigError
 from faceprint.gallery.records import CollectionInfo, FaceInfo, PersonInfo
-from faceprint.gallery.storage import GalleryStore
+from faceprint.gallery.storage import GalleryStore, StoredEmbeddings
 
 
 class GalleryReads:
@@ -109,6 +109,26 @@ class GalleryReads:
         """
         with self._lock:
             return self._store.count_faces(collection)
+
+    def version(self) -> tuple[int, int]:
+        """A value that changes whenever this or another process commits a write (for
+        callers that cache something derived from the gallery)."""
+        with self._lock:
+            return self._store.version()
+
+    def templates(self, *, collection: str | None = None) -> StoredEmbeddings:
+        """Every face template of one collection (``None``: all), read consistently: the
+        N×D float32 matrix in face-id order with its face ids and persons (for callers
+        that lay a gallery out themselves, e.g. :mod:`faceprint.privacy`).
+
+        Raises:
+            NotFoundError: ``collection`` is given and does not exist.
+            GalleryCorruptError: a stored template is damaged.
+        """
+        with self._lock:
+            if collection is not None:
+                self._store.count_faces(collection)  # raises NotFoundError
+            return self._store.load_embeddings(collection)
 
     def count_persons(self, *, collection: str | None = None) -> int:
         """Number of persons in one collection (``None``: all).

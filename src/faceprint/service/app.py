@@ -140,6 +140,8 @@ def create_app(settings: ServiceSettings, *, pipeline: FacePipeline | None = Non
         try:
             yield
         finally:
+            if state.private is not None:
+                state.private.close()
             state.gallery.close()
             state.keys.close()
 

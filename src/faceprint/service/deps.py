@@ -71,6 +71,9 @@ class ServiceState:
     rates: RateLimits
     limiter: anyio.CapacityLimiter
     licences: dict[str, str]
+    private: Any = None
+    """The encrypted-search server (:class:`faceprint.privacy.server.PrivateSearch`),
+    made by the first ``/privacy`` request; closed with the service."""
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run model work in the inference pool (as many at once as model streams)."""

@@ -232,3 +232,10 @@ class SearchOut(BaseModel):
     threshold: float
     fpir: float | None
     faces: list[SearchFace]
+
+
+class PrivacyKeysOut(BaseModel):
+    """Registered public keys of encrypted search."""
+
+    key_id: str = Field(description="The id encrypted probes of these keys carry.")
+    dim: int = Field(description="Template dimension the keys are made for.")

@@ -6,6 +6,7 @@ checks the key's scope (:mod:`.access`) and calls the library.
 - :mod:`.collections` — collections
 - :mod:`.persons` — persons and their enrolled faces
 - :mod:`.search` — 1:N search in a collection
+- :mod:`.privacy` — 1:N over encrypted probes (CKKS)
 
 :mod:`.render` builds the response shapes several resources share and :mod:`.params`
 holds their shared path and query parameters.
@@ -15,10 +16,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from faceprint.service.routes import collections, faces, meta, persons, search
+from faceprint.service.routes import collections, faces, meta, persons, privacy, search
 
 router = APIRouter()
-for _resource in (meta, faces, collections, persons, search):
+for _resource in (meta, faces, collections, persons, search, privacy):
     router.include_router(_resource.router)
 
 __all__ = ["router"]
