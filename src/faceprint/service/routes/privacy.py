@@ -12,6 +12,7 @@ restart; registering twice is harmless).
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -37,13 +38,17 @@ def _binary_body(description: str) -> dict[str, Any]:
     }
 
 
+_made = threading.Lock()
+
+
 def _private(state: ServiceState) -> Any:
     """The state's encrypted-search server, made on first use (needs ``[privacy]``)."""
-    if state.private is None:
-        from faceprint.privacy.server import PrivateSearch
+    with _made:
+        if state.private is None:
+            from faceprint.privacy.server import PrivateSearch
 
-        state.private = PrivateSearch(state.gallery)
-    return state.private
+            state.private = PrivateSearch(state.gallery)
+        return state.private
 
 
 @router.put(
