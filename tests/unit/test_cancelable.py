@@ -334,7 +334,7 @@ def test_a_saved_index_of_the_old_templates_is_never_searched(
     old, new = TemplateKey.derive(master(1), "a"), TemplateKey.derive(master(2), "a")
     vectors = enrolled(path, old)
     assert any(path.with_name("g.db.index").glob("c*"))  # a saved index of the old ones
-    monkeypatch.setattr(reissue, "_drop_saved_index", lambda path: None)  # a crash after commit
+    monkeypatch.setattr(reissue, "drop_saved_index", lambda path: None)  # a crash after commit
     reissue_templates(path, old, new)
     for name, v in vectors.items():
         assert best(path, new, v) == (name, pytest.approx(1.0, abs=1e-5))
