@@ -48,9 +48,15 @@ def test_private_search_names_the_person_only_the_client_can_read(service, pipel
         float(answer.headers["x-faceprint-threshold"]), abs=1e-6
     )
 
-    scores = service.client.post(
+    refused = service.client.post(
         "/v1/collections/team/private-search?mode=scores",
         headers={**reader, **octets},
+        content=probe,
+    )
+    problem(refused, 403, "forbidden")  # raw scores are for the gallery's owners
+    scores = service.client.post(
+        "/v1/collections/team/private-search?mode=scores",
+        headers={**admin, **octets},
         content=probe,
     )
     plain = ok(

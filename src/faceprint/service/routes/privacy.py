@@ -83,12 +83,19 @@ async def private_search(
 ) -> Response:
     """1:N of an encrypted probe against the collection; the encrypted result.
 
+    ``decision`` (default, ``read`` scope): the client can decrypt only which faces pass
+    the threshold. ``scores`` needs ``write`` on the collection: raw similarities for
+    chosen probes let their holder rebuild the gallery's templates.
+
     The threshold defaults to FPIR 1 % for the collection's size, as in ``search``; the
     response headers ``X-Faceprint-Threshold``, ``X-Faceprint-FPIR`` and
     ``X-Faceprint-Gallery-Size`` say which was used.
     """
     state = state_of(request)
-    await state.io(access.visible, state.gallery, key, collection_id)
+    if mode == "scores":  # raw scores rebuild the gallery from ~128 probes: owners only
+        await state.io(access.writable, state.gallery, key, collection_id)
+    else:
+        await state.io(access.visible, state.gallery, key, collection_id)
     body = await request.body()
 
     def work() -> Any:
