@@ -20,6 +20,7 @@ from fastapi.responses import Response
 
 from faceprint.service import schemas as s
 from faceprint.service.deps import Key, ServiceState, state_of
+from faceprint.service.problems import ServiceError
 from faceprint.service.routes import access
 from faceprint.service.routes.params import CollectionId, Fpir, Similarity
 
@@ -92,10 +93,14 @@ async def private_search(
     ``X-Faceprint-Gallery-Size`` say which was used.
     """
     state = state_of(request)
-    if mode == "scores":  # raw scores rebuild the gallery from ~128 probes: owners only
-        await state.io(access.writable, state.gallery, key, collection_id)
-    else:
-        await state.io(access.visible, state.gallery, key, collection_id)
+    await state.io(access.visible, state.gallery, key, collection_id)
+    if mode == "scores" and not key.can(collection_id, "write"):
+        # raw scores for chosen probes rebuild the gallery's templates: owners only
+        raise ServiceError(
+            "forbidden",
+            f"mode=scores needs write on {collection_id!r} (raw similarities let their "
+            "holder rebuild the templates); use mode=decision",
+        )
     body = await request.body()
 
     def work() -> Any:
