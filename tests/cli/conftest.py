@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.shared_paths import MODELS
 from typer.testing import CliRunner
 
 from faceprint.cli.main import app
@@ -22,5 +23,25 @@ def offline_run(tmp_path: Path):
 
     def invoke(*args: str):
         return CliRunner().invoke(app, list(args), env=env)
+
+    return invoke
+
+
+@pytest.fixture()
+def model_run(tmp_path: Path):
+    """Invoke the CLI with the shared model mirror, offline, a fresh home and no key
+    variables inherited from the caller's environment; keyword arguments add variables."""
+    env = {
+        "FACEPRINT_HOME": str(tmp_path / "home"),
+        "FACEPRINT_MODEL_MIRROR": str(MODELS),
+        "FACEPRINT_OFFLINE": "1",
+        "FACEPRINT_TEMPLATE_KEY": "",
+        "FACEPRINT_TEMPLATE_TENANT": "",
+        "FACEPRINT_GALLERY_KEY": "",
+    }
+    runner = CliRunner()
+
+    def invoke(*args: str, **extra: str):
+        return runner.invoke(app, list(args), env={**env, **extra})
 
     return invoke

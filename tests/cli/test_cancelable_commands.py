@@ -9,10 +9,7 @@ import secrets
 from pathlib import Path
 
 import pytest
-from tests.shared_paths import MODELS, SAMPLES
-from typer.testing import CliRunner
-
-from faceprint.cli.main import app
+from tests.shared_paths import SAMPLES
 
 pytestmark = pytest.mark.integration
 
@@ -20,20 +17,8 @@ PROBE = SAMPLES / "probes" / "obama1.jpg"
 
 
 @pytest.fixture()
-def run(tmp_path: Path):
-    env = {
-        "FACEPRINT_HOME": str(tmp_path / "home"),
-        "FACEPRINT_MODEL_MIRROR": str(MODELS),
-        "FACEPRINT_OFFLINE": "1",
-        "FACEPRINT_TEMPLATE_KEY": "",
-        "FACEPRINT_TEMPLATE_TENANT": "",
-    }
-    runner = CliRunner()
-
-    def invoke(*args: str, **extra: str):
-        return runner.invoke(app, list(args), env={**env, **extra})
-
-    return invoke
+def run(model_run):
+    return model_run
 
 
 def key_file(path: Path) -> str:

@@ -8,30 +8,15 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.shared_paths import MODELS, SAMPLES
-from typer.testing import CliRunner
-
-from faceprint.cli.main import app
+from tests.shared_paths import SAMPLES
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("tenseal")
 
 
 @pytest.fixture()
-def run(tmp_path: Path):
-    env = {
-        "FACEPRINT_HOME": str(tmp_path / "home"),
-        "FACEPRINT_MODEL_MIRROR": str(MODELS),
-        "FACEPRINT_OFFLINE": "1",
-        "FACEPRINT_TEMPLATE_KEY": "",
-        "FACEPRINT_GALLERY_KEY": "",
-    }
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(app, list(args), env=env)
-
-    return invoke
+def run(model_run):
+    return model_run
 
 
 def ok(result) -> str:

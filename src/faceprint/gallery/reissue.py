@@ -128,7 +128,6 @@ def reissue_templates(
         store._db.execute("PRAGMA secure_delete = ON")  # freed cells are zeroed
         with store._write() as conn:
             faces = _rewrite_rows(store, conn, old, new, target, progress)
-        store._sealed_model = None  # rows are now sealed for the new model id
         scrub_file(store, conn)
     finally:
         store.close()
