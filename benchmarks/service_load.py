@@ -2,7 +2,7 @@
 
 Starts the real server as a subprocess of this venv on a free 127.0.0.1 port, with a
 fresh temporary gallery and keys file (one ``*:write`` key made with
-``faceprint keys create``), waits for ``/v1/health``, runs three phases and always stops
+``faceprint keys create``), waits for ``/v1/health``, runs four phases and always stops
 the server at the end (SIGINT, then SIGTERM, then SIGKILL):
 
 1. verify: ``--clients`` concurrent clients (an httpx2 ``AsyncClient`` with one
@@ -11,7 +11,10 @@ the server at the end (SIGINT, then SIGTERM, then SIGKILL):
 2. search: one image each of ``--gallery-people`` LFW people is enrolled through
    ``POST /v1/collections/{cid}/persons/{pid}/faces``; then ``--clients`` clients POST
    ``/v1/collections/{cid}/search`` with other images of those people;
-3. enroll + search ("no lost writes"): ``--enroll-clients`` clients enroll
+3. claims: ``--clients`` clients POST ``…/persons/{pid}/verify`` (1:1 claims against the
+   search phase's people): nine in ten name the probe's own person, the tenth another
+   person (an impostor claim);
+4. enroll + search ("no lost writes"): ``--enroll-clients`` clients enroll
    ``--enroll-items`` distinct (person, image) items once each, one image per request
    (consecutive items belong to the same person, so concurrent requests race on the
    same person, its creation included), while ``--search-clients`` clients search that
@@ -23,7 +26,9 @@ started inside the measured window; req/s = those requests / (last completion �
 start). The clients share the cores with the server, and so does anything else running,
 so each phase reports the cores busy on average in the server, in this client and in
 other processes (from /proc); ``--wait-quiet`` waits for the machine to be idle first.
-Exits 1 if any phase had a 5xx, a transport error, a lost write or a duplicate face id;
+The service runs with its shipped defences (budgets, hill-climbing detection); the
+security events it logged (docs/security.md) are reported: a normal load should raise
+none. Exits 1 if any phase had a 5xx, a transport error, a lost write or a duplicate face id;
 the verify target (≥ 30 req/s, p99 < 300 ms) is reported, not enforced.
 
     python benchmarks/service_load.py --clients 8 --duration 30 --json service.json
@@ -501,7 +506,7 @@ async def stored_faces(client: httpx.AsyncClient, collection: str) -> dict[str, 
     return {p["person_id"]: int(p["faces"]) for p in response.json()["persons"]}
 
 
-PHASES = ("verify", "search", "enroll_search")
+PHASES = ("verify", "search", "claims", "enroll_search")
 
 
 async def run(server: Server, work: Workload, args: argparse.Namespace) -> dict[str, Any]:
@@ -509,6 +514,7 @@ async def run(server: Server, work: Workload, args: argparse.Namespace) -> dict[
     phases = {
         "verify": verify_phase,
         "search": search_phase,
+        "claims": claims_phase,
         "enroll_search": enroll_while_searching,
     }
     results: dict[str, Any] = {}
@@ -585,6 +591,47 @@ async def search_phase(server: Server, work: Workload, args: argparse.Namespace)
         "gallery_enroll_s": round(enroll_s, 2),
         "probes": len(work.probes),
     }
+
+
+async def claims_phase(server: Server, work: Workload, args: argparse.Namespace) -> dict[str, Any]:
+    """1:1 claims against enrolled people (``POST …/persons/{pid}/verify``): the search
+    phase's gallery, ``args.clients`` clients; nine claims in ten are the probe's own
+    person, the tenth names another gallery person, a different one each round (an
+    impostor claim, which fails)."""
+    collection = "bench-search"
+    people = [person for person, _ in work.gallery]
+    async with new_client(server, args.timeout) as client:
+        if (await client.get(f"/v1/collections/{collection}")).status_code == 404:
+            await create_collection(client, collection)
+            for person, image in work.gallery:
+                await client.post(
+                    f"/v1/collections/{collection}/persons/{person}/faces",
+                    files=[("images", jpeg(image))],
+                )
+
+    async def claim(client: httpx.AsyncClient, i: int) -> tuple[httpx.Response, bool | None]:
+        person, image = work.probes[i % len(work.probes)]
+        genuine = i % 10 != 9
+        shift = 1 + (i // len(work.probes)) % (len(people) - 1)
+        named = person if genuine else people[(people.index(person) + shift) % len(people)]
+        response = await client.post(
+            f"/v1/collections/{collection}/persons/{named}/verify", files={"image": jpeg(image)}
+        )
+        if response.status_code != 200:
+            return response, None
+        return response, response.json()["is_match"] == genuine
+
+    stats = Stats("claims", args.clients)
+    await closed_loop(
+        server,
+        stats,
+        claim,
+        warmup=args.warmup,
+        duration=args.duration,
+        max_requests=args.max_requests,
+        timeout=args.timeout,
+    )
+    return stats.summary()
 
 
 async def enroll_while_searching(
@@ -717,7 +764,7 @@ CORES = {
 
 
 def phase_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = [results[name] for name in ("verify", "search") if name in results]
+    rows = [results[name] for name in ("verify", "search", "claims") if name in results]
     if "enroll_search" in results:
         rows += [results["enroll_search"]["enroll"], results["enroll_search"]["search"]]
     return rows
@@ -808,6 +855,15 @@ def main() -> int:
     finally:
         server.stop()
         problems = server.log_problems()
+        events = (
+            [
+                json.loads(line)
+                for line in (workdir / "audit.jsonl").read_text().splitlines()
+                if line.strip()
+            ]
+            if (workdir / "audit.jsonl").exists()
+            else []
+        )
         if args.server_log:
             with contextlib.suppress(OSError):
                 shutil.copyfile(server.log_path, args.server_log)
@@ -822,6 +878,8 @@ def main() -> int:
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "server_startup_s": round(server.startup_s, 2),
         "server_log_problems": problems[:20],
+        "security_events": dict(Counter(e.get("event") for e in events)),
+        "security_event_log": events[:20],
         **results,
         "versions": {
             p: metadata.version(p)
@@ -865,6 +923,12 @@ def main() -> int:
             f"rejected {concurrent['rejected'] or 0}, duplicate face ids "
             f"{concurrent['duplicate_face_ids']}"
         )
+    if "claims" in results:
+        print(f"claims: decided correctly {results['claims']['correct']}")
+    print(
+        "security events (budgets, throttling, hill-climbing alerts): "
+        + (", ".join(f"{k} {v}" for k, v in record["security_events"].items()) or "none")
+    )
     if problems:
         print(f"server log: {len(problems)} error line(s), first: {problems[0]}")
     if args.json:

@@ -46,6 +46,8 @@ _EXPORTS: dict[str, str] = {
     "Skipped": "faceprint.recognition",
     "FaceIdentification": "faceprint.recognition",
     "IdentifiedImage": "faceprint.recognition",
+    "ClaimVerification": "faceprint.recognition",
+    "verify_claim": "faceprint.recognition",
     "enroll_images": "faceprint.recognition",
     "enroll_stream": "faceprint.recognition",
     "enroll_stream_ray": "faceprint.recognition",
@@ -94,6 +96,7 @@ _EXPORTS: dict[str, str] = {
     "ConfigError": "faceprint.errors",
     "CorruptImageError": "faceprint.errors",
     "DatasetError": "faceprint.errors",
+    "AuditError": "faceprint.errors",
     "EmptyImageError": "faceprint.errors",
     "FaceprintError": "faceprint.errors",
     "GalleryCorruptError": "faceprint.errors",
@@ -138,9 +141,11 @@ __all__ = [
     "AlreadyExistsError",
     "ArchiveSummary",
     "Attributes",
+    "AuditError",
     "CalibrationCurve",
     "CalibrationError",
     "ChecksumMismatchError",
+    "ClaimVerification",
     "ClusterUnavailableError",
     "CollectionInfo",
     "ConfigError",
@@ -247,6 +252,7 @@ __all__ = [
     "run_lfw",
     "run_liveness_eval",
     "run_robustness",
+    "verify_claim",
 ]
 
 if TYPE_CHECKING:
@@ -277,6 +283,7 @@ if TYPE_CHECKING:
     )
     from faceprint.errors import (
         AlreadyExistsError,
+        AuditError,
         CalibrationError,
         ChecksumMismatchError,
         ClusterUnavailableError,
@@ -370,6 +377,7 @@ if TYPE_CHECKING:
         FacePipeline,
     )
     from faceprint.recognition import (
+        ClaimVerification,
         EnrolledFace,
         EnrollPlan,
         EnrollReport,
@@ -384,6 +392,7 @@ if TYPE_CHECKING:
         identify_faces,
         identify_images,
         plan_enrollment,
+        verify_claim,
     )
     from faceprint.types import (
         AlignedFace,

@@ -56,6 +56,30 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable("FACEPRINT_SERVICE_RATE_LIMIT", "service: default per-key rate limit (`50/second`)"),
     Variable(
+        "FACEPRINT_SERVICE_RESPONSES",
+        "service: what keys without their own setting get back, `scores` or `decision` (`scores`)",
+    ),
+    Variable(
+        "FACEPRINT_SERVICE_DAILY_BUDGET",
+        "service: matching requests per key per day, or `none` (10000)",
+    ),
+    Variable(
+        "FACEPRINT_SERVICE_TARGET_BUDGET",
+        "service: failed 1:1 claims per key per enrolled person per day, or `none` (20)",
+    ),
+    Variable(
+        "FACEPRINT_SERVICE_HILL_CLIMB",
+        "service: detect hill-climbing probe sequences and throttle the key (`on`)",
+    ),
+    Variable(
+        "FACEPRINT_SERVICE_AUDIT_LOG",
+        "service: security events as JSON lines (default: `audit.jsonl` beside the keys file)",
+    ),
+    Variable(
+        "FACEPRINT_SERVICE_VERIFY_PRESET",
+        "service: 1:1 threshold preset, `default` (FMR 1e-3) or `high-security` (FMR 1e-5)",
+    ),
+    Variable(
         "FACEPRINT_TEMPLATE_KEY",
         "cancelable templates: the key source (`file:PATH`, `env:NAME`, `cmd:COMMAND`) of "
         "the secret rotation; default for `--template-key` and the service's",
@@ -91,6 +115,12 @@ class Environment:
     service_max_megapixels: float | None = None
     service_score_decimals: int | str | None = None
     service_rate_limit: str | None = None
+    service_responses: str | None = None
+    service_daily_budget: int | str | None = None
+    service_target_budget: int | str | None = None
+    service_hill_climb: bool | None = None
+    service_audit_log: Path | None = None
+    service_verify_preset: str | None = None
     template_key: str | None = None
     template_tenant: str | None = None
     variables: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -133,6 +163,14 @@ class Environment:
         elif decimals_text:
             decimals = int(number("FACEPRINT_SERVICE_SCORE_DECIMALS", int) or 0)
         threads = number("FACEPRINT_THREADS", int)
+
+        def budget(name: str) -> int | str | None:
+            if (text(name) or "").lower() == "none":
+                return "none"
+            value = number(name, int)
+            return None if value is None else int(value)
+
+        climb = text("FACEPRINT_SERVICE_HILL_CLIMB")
         return cls(
             home=path("FACEPRINT_HOME"),
             mirror=text("FACEPRINT_MODEL_MIRROR"),
@@ -146,6 +184,14 @@ class Environment:
             service_max_megapixels=number("FACEPRINT_SERVICE_MAX_MEGAPIXELS", float),
             service_score_decimals=decimals,
             service_rate_limit=text("FACEPRINT_SERVICE_RATE_LIMIT"),
+            service_responses=(text("FACEPRINT_SERVICE_RESPONSES") or "").lower() or None,
+            service_daily_budget=budget("FACEPRINT_SERVICE_DAILY_BUDGET"),
+            service_target_budget=budget("FACEPRINT_SERVICE_TARGET_BUDGET"),
+            service_hill_climb=None
+            if climb is None
+            else _flag(env, "FACEPRINT_SERVICE_HILL_CLIMB"),
+            service_audit_log=path("FACEPRINT_SERVICE_AUDIT_LOG"),
+            service_verify_preset=(text("FACEPRINT_SERVICE_VERIFY_PRESET") or "").lower() or None,
             template_key=text("FACEPRINT_TEMPLATE_KEY"),
             template_tenant=text("FACEPRINT_TEMPLATE_TENANT"),
             variables=dict(env),

@@ -211,6 +211,13 @@ class DatasetError(FaceprintError, ValueError):
     code = "dataset_error"
 
 
+class AuditError(FaceprintError, RuntimeError):
+    """A security audit could not run: the attacked service is unreachable or answered
+    something no faceprint service answers."""
+
+    code = "audit_error"
+
+
 class CalibrationError(FaceprintError, ValueError):
     """A requested error rate is outside what the stored calibration supports."""
 

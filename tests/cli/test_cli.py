@@ -108,6 +108,19 @@ def test_verify_json(run):
     assert payload["is_match"] is True
     assert payload["threshold"]["fmr"] == pytest.approx(1e-3)
     assert payload["similarity"] > payload["threshold"]["similarity"]
+    strict = run(
+        "verify",
+        str(SAMPLES / "probes" / "obama1.jpg"),
+        str(SAMPLES / "probes" / "obama3.jpg"),
+        "--preset",
+        "high-security",
+        "--json",
+    )
+    tight = json.loads(strict.stdout)["threshold"]
+    assert tight["fmr"] == pytest.approx(1e-5)
+    assert tight["similarity"] > payload["threshold"]["similarity"]
+    bad = run("verify", "a.jpg", "b.jpg", "--preset", "lax")
+    assert bad.exit_code == 2 and "high-security" in bad.output
 
 
 def test_no_face_exit_code(run, tmp_path):
@@ -298,6 +311,26 @@ def test_keys_create_list_revoke(run, tmp_path):
     bad = run("keys", "create", "x", "-s", "team:admin", "--keys", keys)
     assert bad.exit_code == 8 and "COLLECTION:ROLE" in bad.output
     assert run("keys", "revoke", "nobody", "--keys", keys).exit_code == 6
+
+
+def test_keys_carry_response_mode_and_budget_and_events_are_listed(run, tmp_path):
+    keys = str(tmp_path / "keys.db")
+    made = run(
+        "keys", "create", "kiosk", "-s", "door:read", "--responses", "decision",
+        "--daily-budget", "500", "--keys", keys, "--json",
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    key = json.loads(made.stdout)
+    assert (key["responses"], key["daily_budget"]) == ("decision", 500)
+    bad = run("keys", "create", "x", "-s", "a:read", "--responses", "all", "--keys", keys)
+    assert bad.exit_code == 8 and "responses" in bad.output
+    assert "no security events" in run("keys", "events", "--keys", keys).output
+    from faceprint.service.defences import AuditLog
+
+    AuditLog(tmp_path / "audit.jsonl").write("throttled", key_id=key["key_id"])
+    AuditLog(tmp_path / "audit.jsonl").write("throttled", key_id="other")
+    listed = run("keys", "events", "--key", key["key_id"], "--keys", keys, "--json")
+    assert [e["key_id"] for e in json.loads(listed.stdout)] == [key["key_id"]]
 
 
 def test_serve_refuses_bad_options_before_starting(run, tmp_path):

@@ -22,11 +22,15 @@ class Service:
         self.client = client
         self.keys_path = keys_path
 
-    def key(self, *scopes: str, rate_limit: str | None = None) -> dict[str, str]:
+    def key(self, *scopes: str, rate_limit: str | None = None, **options: object) -> dict[str, str]:
+        """Headers with a new key (``options``: ``responses``, ``daily_budget``)."""
         store = KeyStore.open(self.keys_path)
         try:
             _, token = store.create(
-                f"k{len(store.list(include_revoked=True))}", scopes, rate_limit=rate_limit
+                f"k{len(store.list(include_revoked=True))}",
+                scopes,
+                rate_limit=rate_limit,
+                **options,  # type: ignore[arg-type]
             )
         finally:
             store.close()

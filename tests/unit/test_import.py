@@ -52,6 +52,7 @@ def test_every_result_type_and_error_is_public():
         "faceprint.batch",
         "faceprint.recognition.results",
         "faceprint.recognition.layout",
+        "faceprint.recognition.claims",
         "faceprint.gallery.records",
         "faceprint.gallery.archive.writer",
         "faceprint.gallery.archive.importer",

@@ -35,6 +35,7 @@ EXIT_CODES: dict[type[errors.FaceprintError], int] = {
     errors.WrongKeyError: 6,
     errors.CalibrationError: 7,
     errors.DatasetError: 7,
+    errors.AuditError: 7,
     errors.ConfigError: 8,
     errors.FaceprintError: EXIT_FAILURE,
 }

@@ -15,6 +15,24 @@ from faceprint.types import Threshold
 DEFAULT_FMR = 1e-3
 DEFAULT_FPIR = 0.01
 
+VERIFY_PRESETS: dict[str, float] = {"default": DEFAULT_FMR, "high-security": 1e-5}
+"""Named 1:1 operating points. ``high-security`` (FMR 1e-5: one impostor in 100,000
+accepted) is for decisions an attacker profits from — access, payments — and costs
+genuine users more rejections (docs/security.md has the measured trade)."""
+
+
+def preset_fmr(name: str) -> float:
+    """The FMR of a named 1:1 preset.
+
+    Raises:
+        ValueError: an unknown preset (the message lists the known ones).
+    """
+    try:
+        return VERIFY_PRESETS[name]
+    except KeyError:
+        known = ", ".join(VERIFY_PRESETS)
+        raise ValueError(f"unknown verification preset {name!r}; use one of {known}") from None
+
 
 def _need(curve: CalibrationCurve | None, what: str) -> CalibrationCurve:
     if curve is None:

@@ -9,6 +9,9 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
+import numpy as np
+from numpy.typing import NDArray
+
 from faceprint.errors import ConfigError
 from faceprint.gallery.records import CollectionInfo, FaceInfo, PersonInfo
 from faceprint.gallery.storage import GalleryStore, StoredEmbeddings
@@ -100,6 +103,21 @@ class GalleryReads:
         """
         with self._lock:
             return self._store.faces(collection, person)
+
+    def person_templates(self, person: str, *, collection: str = "default") -> NDArray[np.float32]:
+        """The face templates of one person (K×D float32, enrolment order; for 1:1
+        claims against an enrolled person).
+
+        Raises:
+            NotFoundError: no such collection or person.
+            GalleryCorruptError: a stored template is damaged.
+        """
+        with self._lock:
+            faces = self._store.faces(collection, person)
+            dim = self._store.pin().embedding_dim or 0
+            found = self._store.vectors_of([f.id for f in faces], dim)
+        rows = [found[f.id] for f in faces if f.id in found]
+        return np.stack(rows) if rows else np.zeros((0, dim), dtype=np.float32)
 
     def size(self, *, collection: str | None = None) -> int:
         """Number of face templates a search compares against (``N`` for FPIR thresholds).

@@ -8,6 +8,7 @@ also runs with the models in Ray actors (:mod:`faceprint.recognition.distributed
 """
 
 from faceprint.media.sources import ImageInput, Source
+from faceprint.recognition.claims import ClaimVerification, verify_claim
 from faceprint.recognition.distributed import RayAnalyzer, RayOptions, enroll_stream_ray
 from faceprint.recognition.enroll import (
     Analyzer,
@@ -39,6 +40,7 @@ from faceprint.recognition.results import (
 __all__ = [
     "Analyzer",
     "Candidate",
+    "ClaimVerification",
     "Claims",
     "EnrollPlan",
     "EnrollReport",
@@ -63,4 +65,5 @@ __all__ = [
     "plan_enrollment",
     "preview_enrollment",
     "run_enrollment",
+    "verify_claim",
 ]

@@ -28,6 +28,7 @@ from faceprint.models.card import load_catalog
 from faceprint.models.runtime import resolve_device
 from faceprint.models.store import ModelStore
 from faceprint.pipeline import FacePipeline
+from faceprint.service.defences import Defences
 from faceprint.service.deps import RateLimits, ServiceState
 from faceprint.service.keys import KeyStore
 from faceprint.service.problems import EdgeMiddleware, install_handlers
@@ -122,6 +123,7 @@ def create_app(settings: ServiceSettings, *, pipeline: FacePipeline | None = Non
                 rates=RateLimits(settings.rate_limit),
                 limiter=anyio.CapacityLimiter(settings.workers),
                 licences={n: catalog[n].licence for n in names if n and n in catalog},
+                defences=Defences(settings),
             )
 
         state = await anyio.to_thread.run_sync(start)

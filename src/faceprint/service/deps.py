@@ -25,6 +25,7 @@ from faceprint.batch import ImageResult, analyze_images
 from faceprint.errors import ConfigError
 from faceprint.gallery import Gallery
 from faceprint.pipeline import FacePipeline
+from faceprint.service.defences import Defences
 from faceprint.service.keys import ApiKey, KeyStore
 from faceprint.service.problems import ServiceError
 from faceprint.service.settings import ServiceSettings
@@ -71,6 +72,7 @@ class ServiceState:
     rates: RateLimits
     limiter: anyio.CapacityLimiter
     licences: dict[str, str]
+    defences: Defences
     private: Any = None
     """The encrypted-search server (:class:`faceprint.privacy.server.PrivateSearch`),
     made by the first ``/privacy`` request; closed with the service."""

@@ -8,12 +8,19 @@ Each key carries scopes ``COLLECTION:ROLE``: ROLE ``read`` or ``write`` (``write
 implies ``read``), COLLECTION a name or ``*`` for every collection. A key can only
 ever see collections its scopes name.
 
+A key may also carry what its answers reveal (``responses``: ``scores``, or ``decision``
+— the match decision without any similarity, which starves score-driven attacks) and its
+own daily budget of matching requests; unset, the service's defaults apply
+(docs/security.md).
+
 Keys live in their own SQLite file (WAL, one transaction per write); revocation takes
-effect on the next request, since every request reads the file.
+effect on the next request, since every request reads the file. Files written before
+these columns existed gain them when opened.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -30,6 +37,10 @@ from faceprint.errors import AlreadyExistsError, ConfigError, NotFoundError
 
 ROLES = ("read", "write")
 """Roles a scope may grant; ``write`` implies ``read``."""
+
+RESPONSES = ("scores", "decision")
+"""What a key's answers reveal: similarities (rounded as the service is configured) and
+decisions, or decisions only."""
 
 PREFIX = "fp"
 _TOKEN = re.compile(r"^fp_([0-9a-f]{12})_([A-Za-z0-9_-]{20,128})$")
@@ -48,6 +59,12 @@ CREATE TABLE IF NOT EXISTS keys(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('format', 'faceprint.keys');
 """
+
+_ADDED_COLUMNS = (("responses", "TEXT"), ("daily_budget", "INTEGER"))
+"""Columns added after the first release (``ALTER TABLE`` on open; older readers ignore
+them)."""
+
+_COLUMNS = "key_id, name, scopes, rate_limit, created_at, revoked_at, responses, daily_budget"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +109,10 @@ class ApiKey:
     rate_limit: str | None
     created_at: str
     revoked_at: str | None = None
+    responses: str | None = None
+    """``scores`` or ``decision``; ``None``: the service's default."""
+    daily_budget: int | None = None
+    """Matching requests a day; ``None``: the service's default."""
 
     @property
     def active(self) -> bool:
@@ -148,6 +169,11 @@ class KeyStore:
         if row is None or row[0] != "faceprint.keys":
             conn.close()
             raise ConfigError(f"{where} is not a faceprint keys file")
+        have = {str(r[1]) for r in conn.execute("PRAGMA table_info(keys)")}
+        for column, kind in _ADDED_COLUMNS:
+            if column not in have:
+                with contextlib.suppress(sqlite3.OperationalError):  # another process added it
+                    conn.execute(f"ALTER TABLE keys ADD COLUMN {column} {kind}")
         return cls(conn, where)
 
     def close(self) -> None:
@@ -165,12 +191,19 @@ class KeyStore:
         return self._path
 
     def create(
-        self, name: str, scopes: Sequence[Scope | str], *, rate_limit: str | None = None
+        self,
+        name: str,
+        scopes: Sequence[Scope | str],
+        *,
+        rate_limit: str | None = None,
+        responses: str | None = None,
+        daily_budget: int | None = None,
     ) -> tuple[ApiKey, str]:
         """Create a key; returns it and its token (shown once, never stored).
 
         Raises:
-            ConfigError: empty name, no scopes, a malformed scope or rate limit.
+            ConfigError: empty name, no scopes, a malformed scope, rate limit, response
+                mode or budget.
             AlreadyExistsError: an active key has this name.
         """
         if not name.strip():
@@ -180,6 +213,10 @@ class KeyStore:
             raise ConfigError("a key needs at least one scope, e.g. --scope 'team-a:write'")
         if rate_limit is not None and not _RATE.match(rate_limit):
             raise ConfigError(f"rate limit {rate_limit!r} is not like '50/second' or '1000/minute'")
+        if responses is not None and responses not in RESPONSES:
+            raise ConfigError(f"responses must be one of {', '.join(RESPONSES)}, got {responses!r}")
+        if daily_budget is not None and daily_budget < 1:
+            raise ConfigError(f"a daily budget must be ≥ 1 request, got {daily_budget}")
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         key = ApiKey(
@@ -188,6 +225,8 @@ class KeyStore:
             scopes=parsed,
             rate_limit=rate_limit,
             created_at=_now(),
+            responses=responses,
+            daily_budget=daily_budget,
         )
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
@@ -201,7 +240,7 @@ class KeyStore:
                     )
                 self._conn.execute(
                     "INSERT INTO keys(key_id, name, secret_sha256, scopes, rate_limit, "
-                    "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    "created_at, responses, daily_budget) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         key_id,
                         key.name,
@@ -209,6 +248,8 @@ class KeyStore:
                         json.dumps([str(s) for s in parsed]),
                         rate_limit,
                         key.created_at,
+                        responses,
+                        daily_budget,
                     ),
                 )
                 self._conn.execute("COMMIT")
@@ -221,7 +262,7 @@ class KeyStore:
         """Keys by creation time (active ones only unless ``include_revoked``)."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT key_id, name, scopes, rate_limit, created_at, revoked_at FROM keys "
+                f"SELECT {_COLUMNS} FROM keys "  # noqa: S608 - a constant
                 "WHERE ?1 OR revoked_at IS NULL ORDER BY created_at, key_id",
                 (include_revoked,),
             ).fetchall()
@@ -235,7 +276,7 @@ class KeyStore:
         """
         with self._lock:
             row = self._conn.execute(
-                "SELECT key_id, name, scopes, rate_limit, created_at, revoked_at FROM keys "
+                f"SELECT {_COLUMNS} FROM keys "  # noqa: S608 - a constant
                 "WHERE (key_id = ?1 OR name = ?1) AND revoked_at IS NULL",
                 (key,),
             ).fetchone()
@@ -243,7 +284,7 @@ class KeyStore:
                 raise NotFoundError(f"no active key with id or name {key!r}")
             now = _now()
             self._conn.execute("UPDATE keys SET revoked_at = ? WHERE key_id = ?", (now, row[0]))
-        return _key((*row[:5], now))
+        return _key((*row[:5], now, *row[6:]))
 
     def authenticate(self, token: str) -> ApiKey | None:
         """The active key for ``token``, or ``None`` (malformed, unknown or revoked)."""
@@ -253,15 +294,14 @@ class KeyStore:
         key_id, secret = match.groups()
         with self._lock:
             row = self._conn.execute(
-                "SELECT key_id, name, scopes, rate_limit, created_at, revoked_at, "
-                "secret_sha256 FROM keys WHERE key_id = ?",
+                f"SELECT {_COLUMNS}, secret_sha256 FROM keys WHERE key_id = ?",  # noqa: S608
                 (key_id,),
             ).fetchone()
         if row is None or row[5] is not None:
             return None
-        if not hmac.compare_digest(row[6], _digest(secret)):
+        if not hmac.compare_digest(row[8], _digest(secret)):
             return None
-        return _key(row[:6])
+        return _key(row[:8])
 
 
 def _key(row: tuple[object, ...]) -> ApiKey:
@@ -273,4 +313,6 @@ def _key(row: tuple[object, ...]) -> ApiKey:
         rate_limit=None if row[3] is None else str(row[3]),
         created_at=str(row[4]),
         revoked_at=None if row[5] is None else str(row[5]),
+        responses=None if row[6] is None else str(row[6]),
+        daily_budget=None if row[7] is None else int(str(row[7])),
     )

@@ -65,6 +65,7 @@ STATUS_BY_CLASS: dict[type[errors.FaceprintError], int] = {
     errors.GalleryCorruptError: 500,
     # evaluation and video run on the server's own data, never on a request's
     errors.DatasetError: 500,
+    errors.AuditError: 500,
     errors.CalibrationError: 400,  # e.g. an FPIR outside the calibrated range
     errors.VideoError: 500,
     errors.VideoSourceError: 500,
@@ -82,6 +83,9 @@ STATUS_BY_CODE: dict[str, int] = {
     "unauthorized": 401,
     "forbidden": 403,
     "rate_limited": 429,
+    "budget_exhausted": 429,
+    "target_budget_exhausted": 429,
+    "throttled": 429,
     "not_found": 404,
     "method_not_allowed": 405,
     "internal_error": 500,

@@ -38,6 +38,10 @@ class Models(BaseModel):
     licences: dict[str, str]
     verification_threshold: ThresholdInfo
     score_decimals: int | None = Field(description="Similarities in responses are rounded to this.")
+    responses: str = Field(
+        description="What this key's answers carry: similarities and decisions, or decisions only."
+    )
+    verify_preset: str = Field(description="The 1:1 preset requests get unless they name one.")
 
 
 class Box(BaseModel):
@@ -119,7 +123,10 @@ class Analysis(BaseModel):
 
 
 class VerifyOut(BaseModel):
-    similarity: float
+    similarity: float | None = Field(
+        description="Cosine similarity, rounded as configured; null for keys whose answers "
+        "are decisions only."
+    )
     threshold: float
     fmr: float | None
     is_match: bool
@@ -213,6 +220,22 @@ class MatchOut(BaseModel):
     person_id: str
     similarity: float
     face_id: int
+
+
+class ClaimOut(BaseModel):
+    """A 1:1 claim: is the image's most prominent face this enrolled person?"""
+
+    collection_id: str
+    person_id: str
+    similarity: float | None = Field(
+        description="Best similarity over the person's faces, rounded as configured; null "
+        "for keys whose answers are decisions only."
+    )
+    threshold: float
+    fmr: float | None
+    is_match: bool
+    model_id: str
+    face: DetectedFace
 
 
 class SearchFace(BaseModel):

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from faceprint.service.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from faceprint.pipeline import FacePipeline
 
 log = logging.getLogger(__name__)
 
@@ -49,3 +57,42 @@ def serve(
         server_header=False,
         timeout_graceful_shutdown=10,
     )
+
+
+@contextmanager
+def serve_in_background(
+    settings: ServiceSettings, *, pipeline: FacePipeline | None = None, startup_s: float = 120.0
+) -> Iterator[str]:
+    """The real service (uvicorn, HTTP on a free loopback port) in a background thread,
+    for as long as the ``with`` block runs; yields its base URL (``http://127.0.0.1:N``).
+
+    What ``faceprint audit`` attacks: every request goes through the same sockets,
+    authentication, defences and routes as ``faceprint serve``. ``pipeline`` shares
+    loaded models between several services (one at a time).
+
+    Raises:
+        RuntimeError: the server did not start within ``startup_s``.
+    """
+    import uvicorn
+
+    from faceprint.service.app import create_app
+
+    app = create_app(settings, pipeline=pipeline)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", access_log=False, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="faceprint-service", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_s
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError("the service did not start (see the log above)")
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

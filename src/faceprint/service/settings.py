@@ -8,6 +8,7 @@ from pathlib import Path
 
 from faceprint.config import PipelineConfig, StoreConfig
 from faceprint.core.cancelable import TemplateKey
+from faceprint.core.thresholds import preset_fmr
 from faceprint.environment import Environment
 from faceprint.errors import ConfigError
 from faceprint.keysource import SecretKey
@@ -41,6 +42,20 @@ class ServiceSettings:
             :mod:`faceprint.gallery.sealing`); with it a new gallery is created encrypted.
         templates: serve cancelable templates under this key (``FACEPRINT_TEMPLATE_KEY``
             and ``FACEPRINT_TEMPLATE_TENANT``; :mod:`faceprint.core.cancelable`).
+        responses: what a key without its own setting gets back: ``scores``
+            (similarities, rounded to ``score_decimals``, and decisions) or ``decision``
+            (decisions only).
+        daily_budget: matching requests (verify, search, private search) a key may make
+            per day (``None``: unlimited); a key may carry its own.
+        target_budget: failed 1:1 claims a key may make against one enrolled person per
+            day (``None``: unlimited).
+        hill_climb: watch each key's probes for hill-climbing (near-duplicate probes
+            whose scores keep rising against one person) and throttle a key caught at it
+            to ``throttle_rate`` for ``throttle_seconds``.
+        audit_log: where security events are appended as JSON lines (``None``: beside
+            the keys file).
+        verify_preset: the 1:1 threshold when a request names none
+            (:data:`faceprint.core.thresholds.VERIFY_PRESETS`).
     """
 
     gallery_path: Path
@@ -57,6 +72,14 @@ class ServiceSettings:
     enroll_quality: bool = False
     templates: TemplateKey | None = field(default=None, repr=False)
     gallery_key: SecretKey | None = field(default=None, repr=False)
+    responses: str = "scores"
+    daily_budget: int | None = 10_000
+    target_budget: int | None = 20
+    hill_climb: bool = True
+    throttle_rate: str = "10/hour"
+    throttle_seconds: float = 86_400.0
+    audit_log: Path | None = None
+    verify_preset: str = "default"
 
     def __post_init__(self) -> None:
         if self.max_request_bytes < 1024:
@@ -69,6 +92,28 @@ class ServiceSettings:
             raise ConfigError(f"score_decimals must be 0–8 or None, got {self.score_decimals}")
         if self.inference_threads < 0:
             raise ConfigError("inference_threads must be ≥ 0")
+        if self.responses not in ("scores", "decision"):
+            raise ConfigError(f"responses must be 'scores' or 'decision', got {self.responses!r}")
+        for name in ("daily_budget", "target_budget"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be ≥ 1 or None, got {value}")
+        if self.throttle_seconds <= 0:
+            raise ConfigError("throttle_seconds must be > 0")
+        try:
+            preset_fmr(self.verify_preset)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+    @property
+    def audit_log_path(self) -> Path:
+        """Where security events go: ``audit_log``, else ``audit.jsonl`` beside the keys."""
+        return self.audit_log or self.keys_path.with_name("audit.jsonl")
+
+    @property
+    def verify_fmr(self) -> float:
+        """The FMR of :attr:`verify_preset`."""
+        return preset_fmr(self.verify_preset)
 
     @property
     def threads(self) -> int:
@@ -114,6 +159,18 @@ class ServiceSettings:
             values["score_decimals"] = None if decimals == "none" else decimals
         if env.service_rate_limit:
             values["rate_limit"] = env.service_rate_limit
+        if env.service_responses:
+            values["responses"] = env.service_responses
+        for name in ("daily_budget", "target_budget"):
+            budget = getattr(env, f"service_{name}")
+            if budget is not None:
+                values[name] = None if budget == "none" else budget
+        if env.service_hill_climb is not None:
+            values["hill_climb"] = env.service_hill_climb
+        if env.service_audit_log is not None:
+            values["audit_log"] = env.service_audit_log
+        if env.service_verify_preset:
+            values["verify_preset"] = env.service_verify_preset
         if env.template_tenant and not env.template_key:
             raise ConfigError("FACEPRINT_TEMPLATE_TENANT is set without FACEPRINT_TEMPLATE_KEY")
         if env.template_key:

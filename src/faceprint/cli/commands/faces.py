@@ -213,6 +213,13 @@ def verify(
     fmr: Annotated[
         float | None, typer.Option(help="False-match rate to decide at (default 1e-3).")
     ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="Named operating point instead of --fmr: 'default' (FMR 1e-3) or "
+            "'high-security' (FMR 1e-5, for access and payments; docs/security.md)."
+        ),
+    ] = None,
     strict: Annotated[bool, typer.Option(help="Fail if an image has more than one face.")] = False,
     embedder: EmbedderOpt = None,
     accept: AcceptOpt = False,
@@ -222,8 +229,16 @@ def verify(
 ) -> None:
     """1:1: are the most prominent faces of two images the same person?"""
     from faceprint.batch import analyze_images
-    from faceprint.errors import MultipleFacesError, NoFaceError
+    from faceprint.core.thresholds import preset_fmr
+    from faceprint.errors import MultipleFacesError, NoFaceError, UsageError
 
+    if preset is not None:
+        if fmr is not None or threshold is not None:
+            raise UsageError("give --preset, --fmr or --threshold, not several")
+        try:
+            fmr = preset_fmr(preset)
+        except ValueError as exc:
+            raise UsageError(f"--preset: {exc}") from None
     existing([image_a, image_b])
     cli = current()
     templates = cli.template_key(template_key, tenant)

@@ -1,8 +1,10 @@
-"""``faceprint keys create|list|revoke``: API keys of the REST service."""
+"""``faceprint keys create|list|revoke|events``: API keys of the REST service and the
+security events (budgets, throttling, hill-climbing alerts) logged against them."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -28,6 +30,8 @@ def _key_json(key: ApiKey) -> dict[str, Any]:
         "name": key.name,
         "scopes": [str(s) for s in key.scopes],
         "rate_limit": key.rate_limit,
+        "responses": key.responses,
+        "daily_budget": key.daily_budget,
         "created_at": key.created_at,
         "revoked_at": key.revoked_at,
     }
@@ -47,6 +51,22 @@ def keys_create(
     rate_limit: Annotated[
         str | None, typer.Option(help="This key's rate limit, e.g. '100/second'.")
     ] = None,
+    responses: Annotated[
+        str | None,
+        typer.Option(
+            help="What this key's answers carry: 'scores' (similarities and decisions) or "
+            "'decision' (decisions only; starves score-driven attacks). Default: the "
+            "service's (FACEPRINT_SERVICE_RESPONSES, 'scores')."
+        ),
+    ] = None,
+    daily_budget: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Matching requests (verify, search) this key may make a day. Default: the "
+            "service's (FACEPRINT_SERVICE_DAILY_BUDGET, 10000).",
+        ),
+    ] = None,
     keys: KeysOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -54,7 +74,9 @@ def keys_create(
     from faceprint.service.keys import KeyStore
 
     with KeyStore.open(current().keys_path(keys), create=True) as store:
-        key, token = store.create(name, scope, rate_limit=rate_limit)
+        key, token = store.create(
+            name, scope, rate_limit=rate_limit, responses=responses, daily_budget=daily_budget
+        )
     if as_json:
         output.print_json({**_key_json(key), "token": token})
         return
@@ -84,7 +106,8 @@ def keys_list(
         state = "active" if k.active else f"revoked {k.revoked_at}"
         output.line(
             f"{k.key_id}  {k.name}  {', '.join(str(s) for s in k.scopes)}  "
-            f"rate={k.rate_limit or 'default'}  {state}"
+            f"rate={k.rate_limit or 'default'}  responses={k.responses or 'default'}  "
+            f"budget={k.daily_budget or 'default'}/day  {state}"
         )
 
 
@@ -103,3 +126,38 @@ def keys_revoke(
         output.print_json(_key_json(revoked))
     else:
         output.line(f"revoked key {revoked.key_id} ({revoked.name})")
+
+
+@command(group, "events")
+def keys_events(
+    key: Annotated[
+        str | None, typer.Option("--key", help="Only this key's events (its id).")
+    ] = None,
+    last: Annotated[int, typer.Option(min=1, help="Show the newest N events.")] = 50,
+    log: Annotated[
+        Path | None,
+        typer.Option(
+            "--log",
+            help="The audit log. Default: $FACEPRINT_SERVICE_AUDIT_LOG, else audit.jsonl "
+            "beside the keys file.",
+        ),
+    ] = None,
+    keys: KeysOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Security events the service logged: exhausted budgets, throttled keys, suspected
+    hill-climbing attacks (alerts)."""
+    from faceprint.service.defences import read_events
+
+    cli = current()
+    where = log or cli.env.service_audit_log or cli.keys_path(keys).with_name("audit.jsonl")
+    events = [e for e in read_events(where) if key is None or e.get("key_id") == key][-last:]
+    if as_json:
+        output.print_json(events)
+        return
+    if not events:
+        output.line(f"no security events in {where}")
+    for e in events:
+        extra = {k: v for k, v in e.items() if k not in ("time", "event", "key_id")}
+        detail = "  ".join(f"{k}={v}" for k, v in extra.items())
+        output.line(f"{e.get('time')}  {e.get('event')}  key={e.get('key_id')}  {detail}")

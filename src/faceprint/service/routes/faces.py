@@ -10,7 +10,7 @@ from faceprint.errors import NoFaceError
 from faceprint.service import schemas as s
 from faceprint.service.deps import Key, state_of
 from faceprint.service.routes import render
-from faceprint.service.routes.params import Fmr, Similarity
+from faceprint.service.routes.params import Fmr, Preset, Similarity, preset_fmr
 from faceprint.service.uploads import image_body, read_images
 from faceprint.types import Face
 
@@ -77,15 +77,22 @@ def _analyzed(face: Face) -> s.AnalyzedFace:
 
 @router.post("/verify", openapi_extra=image_body("image_a", "image_b"))
 async def verify(
-    request: Request, key: Key, fmr: Fmr = None, threshold: Similarity = None
+    request: Request,
+    key: Key,
+    fmr: Fmr = None,
+    threshold: Similarity = None,
+    preset: Preset = None,
 ) -> s.VerifyOut:
     """1:1: are the most prominent faces of two images the same person?
 
-    The threshold defaults to the calibrated one at FMR 1e-3; pass ``fmr`` or an
-    explicit ``threshold``. Similarities are rounded as configured (``score_decimals``);
-    the decision uses the exact value.
+    The threshold defaults to the service's preset (FMR 1e-3 unless configured); pass
+    ``preset``, ``fmr`` or an explicit ``threshold``. Similarities are rounded as
+    configured (``score_decimals``), or withheld for decision-only keys; the decision
+    uses the exact value. Counts against the key's daily budget.
     """
     state = state_of(request)
+    state.defences.admit(key, endpoint="verify")
+    fmr = preset_fmr(preset, fmr, threshold, state.settings.verify_fmr)
     images = await read_images(request, "image_a", "image_b")
     a, b = images["image_a"][0], images["image_b"][0]
 
@@ -99,7 +106,7 @@ async def verify(
         fa, fb = faces
         result = pipeline.verify(fa, fb, threshold=threshold, fmr=fmr)
         return s.VerifyOut(
-            similarity=render.score(state.settings, result.similarity),
+            similarity=render.key_score(state.settings, key, result.similarity),
             threshold=result.threshold.similarity,
             fmr=result.threshold.fmr,
             is_match=result.is_match,

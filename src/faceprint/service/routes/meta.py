@@ -22,7 +22,7 @@ async def models(request: Request, key: Key) -> s.Models:
     """The models this service runs, their licences and the default 1:1 threshold."""
     state = state_of(request)
     config = state.settings.pipeline
-    threshold = state.pipeline.verification_threshold()
+    threshold = state.pipeline.verification_threshold(fmr=state.settings.verify_fmr)
     return s.Models(
         detector=config.detector,
         landmarks=config.landmarks,
@@ -32,4 +32,6 @@ async def models(request: Request, key: Key) -> s.Models:
         licences=state.licences,
         verification_threshold=s.ThresholdInfo(similarity=threshold.similarity, fmr=threshold.fmr),
         score_decimals=state.settings.score_decimals,
+        responses=key.responses or state.settings.responses,
+        verify_preset=state.settings.verify_preset,
     )

@@ -8,11 +8,18 @@ from fastapi import APIRouter, Path, Query, Request
 
 from faceprint.core.quality import QualityPolicy
 from faceprint.errors import NotFoundError
-from faceprint.recognition import ImageInput, enroll_images
+from faceprint.recognition import ImageInput, enroll_images, verify_claim
 from faceprint.service import schemas as s
 from faceprint.service.deps import Key, state_of
 from faceprint.service.routes import access, render
-from faceprint.service.routes.params import CollectionId, PersonId
+from faceprint.service.routes.params import (
+    CollectionId,
+    Fmr,
+    PersonId,
+    Preset,
+    Similarity,
+    preset_fmr,
+)
 from faceprint.service.uploads import image_body, read_images
 
 router = APIRouter(prefix="/collections/{collection_id}/persons", tags=["persons"])
@@ -194,3 +201,62 @@ async def delete_face(
         return s.FaceDeleted(face_id=face_id, removed=True)
 
     return await state.io(work)
+
+
+@router.post("/{person_id}/verify", openapi_extra=image_body("image"))
+async def verify_person(
+    request: Request,
+    key: Key,
+    collection_id: CollectionId,
+    person_id: PersonId,
+    fmr: Fmr = None,
+    threshold: Similarity = None,
+    preset: Preset = None,
+) -> s.ClaimOut:
+    """1:1 claim: is the image's most prominent face this enrolled person?
+
+    The face is compared with each of the person's enrolled faces (the best counts) at
+    the service's preset threshold (FMR 1e-3 unless configured), or ``preset``, ``fmr``
+    or ``threshold``. Similarities are rounded, or withheld for decision-only keys.
+
+    Guarded (docs/security.md): counts against the key's daily budget; each failed claim
+    spends the key's budget for this person (20 a day by default, then 429); near-duplicate
+    probes whose scores climb get the key throttled and an alert logged.
+    """
+    state = state_of(request)
+    await state.io(access.visible, state.gallery, key, collection_id)
+    target = (collection_id, person_id)
+    state.defences.admit(key, endpoint="verify_person", target=target)
+    fmr = preset_fmr(preset, fmr, threshold, state.settings.verify_fmr)
+    (upload,) = (await read_images(request, "image"))["image"]
+
+    def work() -> s.ClaimOut:
+        result = verify_claim(
+            state.pipeline,
+            state.gallery,
+            upload.source(state.settings),
+            person_id,
+            collection=collection_id,
+            threshold=threshold,
+            fmr=fmr,
+        )
+        state.defences.record(
+            key,
+            endpoint="verify_person",
+            target=target,
+            probe=result.face.embedding.vector,
+            similarity=result.similarity,
+            matched=result.is_match,
+        )
+        return s.ClaimOut(
+            collection_id=collection_id,
+            person_id=person_id,
+            similarity=render.key_score(state.settings, key, result.similarity),
+            threshold=result.threshold.similarity,
+            fmr=result.threshold.fmr,
+            is_match=result.is_match,
+            model_id=state.pipeline.model_id,
+            face=render.detected(result.face.detection),
+        )
+
+    return await state.run(work)

@@ -93,6 +93,7 @@ async def private_search(
     ``X-Faceprint-Gallery-Size`` say which was used.
     """
     state = state_of(request)
+    state.defences.admit(key, endpoint="private_search")
     await state.io(access.visible, state.gallery, key, collection_id)
     if mode == "scores" and not key.can(collection_id, "write"):
         # raw scores for chosen probes rebuild the gallery's templates: owners only

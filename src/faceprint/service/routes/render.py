@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from faceprint.gallery.records import CollectionInfo, PersonInfo
 from faceprint.service import schemas as s
+from faceprint.service.keys import ApiKey
 from faceprint.service.settings import ServiceSettings
 from faceprint.types import BBox, Detection
 
@@ -25,6 +26,17 @@ def score(settings: ServiceSettings, value: float) -> float:
     """A similarity rounded to ``settings.score_decimals`` (decisions use the exact one)."""
     decimals = settings.score_decimals
     return float(value) if decimals is None else round(float(value), decimals)
+
+
+def reveals_scores(settings: ServiceSettings, key: ApiKey) -> bool:
+    """Whether ``key``'s answers carry similarities (its own ``responses``, else the
+    service's); decision-only answers starve score-driven attacks (docs/security.md)."""
+    return (key.responses or settings.responses) == "scores"
+
+
+def key_score(settings: ServiceSettings, key: ApiKey, value: float) -> float | None:
+    """What ``key`` is told of a similarity: rounded, or nothing in decision-only mode."""
+    return score(settings, value) if reveals_scores(settings, key) else None
 
 
 def collection(info: CollectionInfo) -> s.CollectionOut:

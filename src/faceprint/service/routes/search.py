@@ -36,6 +36,7 @@ async def search(
     """
     state = state_of(request)
     await state.io(access.visible, state.gallery, key, collection_id)
+    state.defences.admit(key, endpoint="search")
     (upload,) = (await read_images(request, "image"))["image"]
 
     def work() -> s.SearchOut:
@@ -52,19 +53,35 @@ async def search(
             collection=collection_id,
             threshold=chosen,
         )[:max_faces]
+        for r in results:  # each face's best candidate is what a climber would target
+            best = r.identification.candidates[0] if r.identification.candidates else None
+            if best is not None:
+                state.defences.record(
+                    key,
+                    endpoint="search",
+                    target=(collection_id, best.person),
+                    probe=r.face.embedding.vector,
+                    similarity=best.similarity,
+                    matched=r.identification.person is not None,
+                )
+        scores = render.reveals_scores(state.settings, key)
         return s.SearchOut(
             collection_id=collection_id,
             model_id=pipeline.model_id,
             gallery_size=size,
             threshold=chosen.similarity,
             fpir=chosen.fpir,
-            faces=[_searched(state.settings, r) for r in results],
+            faces=[_searched(state.settings, r, scores=scores) for r in results],
         )
 
     return await state.run(work)
 
 
-def _searched(settings: ServiceSettings, result: FaceIdentification) -> s.SearchFace:
+def _searched(
+    settings: ServiceSettings, result: FaceIdentification, *, scores: bool
+) -> s.SearchFace:
+    """One face's answer; without ``scores`` (a decision-only key) no similarity and no
+    candidate list (their order would leak a ranking)."""
     found = result.identification
     best = found.candidates[0] if found.candidates else None
     decision: Literal["known", "unknown", "rejected"] = (
@@ -75,7 +92,7 @@ def _searched(settings: ServiceSettings, result: FaceIdentification) -> s.Search
         score=result.face.detection.score,
         decision=decision,
         person_id=found.person,
-        similarity=None if best is None else render.score(settings, best.similarity),
+        similarity=None if best is None or not scores else render.score(settings, best.similarity),
         reason=result.rejected,
         matches=[
             s.MatchOut(
@@ -83,6 +100,6 @@ def _searched(settings: ServiceSettings, result: FaceIdentification) -> s.Search
                 similarity=render.score(settings, m.similarity),
                 face_id=m.face_id,
             )
-            for m in found.candidates
+            for m in (found.candidates if scores else ())
         ],
     )
