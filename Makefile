@@ -8,7 +8,7 @@ export FACEPRINT_HOME ?= $(abspath .faceprint-home)
 export FACEPRINT_OFFLINE ?= 1
 export FACEPRINT_SHARED ?= $(SHARED)
 
-.PHONY: install demo test unit lint typecheck test-tools wheel-check serve eval-lfw bench bench-peer bench-service bench-video bench-attributes bench-privacy bench-robustness eval-robustness clean
+.PHONY: audit install demo test unit lint typecheck test-tools wheel-check serve eval-lfw bench bench-peer bench-service bench-video bench-attributes bench-privacy bench-robustness eval-robustness clean
 
 $(BIN)/faceprint: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -86,6 +86,9 @@ bench-robustness: install  ## the same degradations through faceprint and the fa
 bench-privacy: install  ## encrypted search (CKKS) at 1k/10k/100k and the threshold-Paillier variant at 1k/10k
 	$(BIN)/python benchmarks/privacy_search.py --sizes 1000 10000 100000 --json docs/bench/privacy-search.json
 	$(BIN)/python benchmarks/privacy_threshold.py --sizes 1000 10000 --json docs/bench/privacy-threshold.json
+
+audit: install  ## security audit of the default pipeline and service on LFW (docs/security.md; ~45 min)
+	$(BIN)/faceprint audit $(SHARED)/datasets/lfw/images --out docs/bench/audit-sface
 
 bench-attributes: install  ## gender accuracy on LFW against first-name-derived labels
 	$(BIN)/python -m pip install --quiet gender-guesser  # GPL-3.0: benchmark-only, never a dependency

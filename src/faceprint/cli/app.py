@@ -141,6 +141,7 @@ COMMANDS: dict[str, str] = {
     "serve": "serve",
     "video": "video",
     "privacy": "privacy",
+    "audit": "audit",
 }
 """Top-level command → the module of :mod:`faceprint.cli.commands` that registers it."""
 
