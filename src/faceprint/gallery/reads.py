@@ -104,9 +104,11 @@ class GalleryReads:
         with self._lock:
             return self._store.faces(collection, person)
 
-    def person_templates(self, person: str, *, collection: str = "default") -> NDArray[np.float32]:
-        """The face templates of one person (K×D float32, enrolment order; for 1:1
-        claims against an enrolled person).
+    def person_templates(
+        self, person: str, *, collection: str = "default"
+    ) -> tuple[list[int], NDArray[np.float32]]:
+        """The face ids and templates of one person (K ids and a K×D float32 matrix,
+        row i being face i, in enrolment order; for 1:1 claims against a person).
 
         Raises:
             NotFoundError: no such collection or person.
@@ -116,8 +118,9 @@ class GalleryReads:
             faces = self._store.faces(collection, person)
             dim = self._store.pin().embedding_dim or 0
             found = self._store.vectors_of([f.id for f in faces], dim)
-        rows = [found[f.id] for f in faces if f.id in found]
-        return np.stack(rows) if rows else np.zeros((0, dim), dtype=np.float32)
+        ids = [f.id for f in faces if f.id in found]
+        rows = [found[i] for i in ids]
+        return ids, np.stack(rows) if rows else np.zeros((0, dim), dtype=np.float32)
 
     def size(self, *, collection: str | None = None) -> int:
         """Number of face templates a search compares against (``N`` for FPIR thresholds).

@@ -63,7 +63,7 @@ def verify_claim(
         faceprint.errors.ModelMismatchError: the gallery holds another model's templates.
         faceprint.errors.CalibrationError: the FMR is outside the calibration.
     """
-    templates = gallery.person_templates(person, collection=collection)
+    face_ids, templates = gallery.person_templates(person, collection=collection)
     chosen = (
         threshold
         if isinstance(threshold, Threshold)
@@ -89,7 +89,7 @@ def verify_claim(
         scores = templates @ face.embedding.vector
         best = int(np.argmax(scores))
         similarity = float(scores[best])
-        face_id = gallery.faces(person, collection=collection)[best].id
+        face_id = face_ids[best]
     spoof = face.liveness is not None and not face.liveness.is_live
     return ClaimVerification(
         face=face,

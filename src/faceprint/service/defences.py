@@ -53,10 +53,6 @@ class AuditLog:
         self._path = path
         self._lock = threading.Lock()
 
-    @property
-    def path(self) -> Path | None:
-        return self._path
-
     def write(self, event: str, **fields: Any) -> dict[str, Any]:
         """Append one event; a file that cannot be written is logged, never raised."""
         entry = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": event}
