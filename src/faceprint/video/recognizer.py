@@ -223,10 +223,13 @@ class VideoRecognizer:
         """End every open track (the source ended or the run was interrupted); the
         events of an interrupted step come first."""
         events, self._unsent = self._unsent, []
+        # an interrupted step may have decided events at a later frame than ``frame``
+        # (the last one completed): the tracks end no earlier, so the log stays in order
+        floor = max(events, key=lambda e: e.timestamp, default=None)
         self.tracker.finish()
         for track in list(self.tracks.values()):
             if track.announced and not track.ended:
-                events.append(self._end(track.track_id, frame, "end"))
+                events.append(self._end(track.track_id, frame, "end", not_before=floor))
         return events
 
     # --- labels for the whole track ----------------------------------------------------
@@ -437,17 +440,23 @@ class VideoRecognizer:
                 )
             )
 
-    def _end(self, track_id: int, frame: Frame | None, reason: str) -> Event:
+    def _end(
+        self, track_id: int, frame: Frame | None, reason: str, *, not_before: Event | None = None
+    ) -> Event:
         track = self.tracks[track_id]
         track.ended = True
         track.end_reason = reason
         track.pending.clear()
         track.suspect.clear()
+        when = track.last_timestamp if frame is None else max(frame.timestamp, track.last_timestamp)
+        index = track.last_frame if frame is None else frame.index
+        if not_before is not None and not_before.timestamp > when:
+            when, index = not_before.timestamp, max(index, not_before.frame_index)
         return Event(
             "track_ended",
             track_id,
-            track.last_timestamp if frame is None else max(frame.timestamp, track.last_timestamp),
-            track.last_frame if frame is None else frame.index,
+            when,
+            index,
             person=track.person,
             similarity=track.similarity,
             first_timestamp=track.first_timestamp,
