@@ -8,7 +8,7 @@ export FACEPRINT_HOME ?= $(abspath .faceprint-home)
 export FACEPRINT_OFFLINE ?= 1
 export FACEPRINT_SHARED ?= $(SHARED)
 
-.PHONY: audit install demo test unit lint typecheck test-tools wheel-check serve eval-lfw bench bench-peer bench-service bench-video bench-attributes bench-privacy bench-robustness eval-robustness clean
+.PHONY: audit install demo test unit lint typecheck test-tools wheel-check serve eval-lfw bench bench-peer bench-security bench-service bench-video bench-attributes bench-privacy bench-robustness eval-robustness clean
 
 $(BIN)/faceprint: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,11 @@ bench-peer: install  ## faceprint vs the face_recognition package on the same im
 
 bench-service: install  ## REST service under load: verify/search req/s and latency, no lost writes
 	$(BIN)/python benchmarks/service_load.py
+
+bench-security: install  ## hill-climbing detector: when it flags 10 attacks, false alarms on a video stream; non-face gates
+	$(BIN)/python benchmarks/hill_climb_detection.py --targets 10 --budget 300 --json docs/bench/hill-climb/detection.json
+	$(BIN)/python benchmarks/hill_climb_false_alarms.py --json docs/bench/hill-climb/false-alarms.json
+	$(BIN)/python benchmarks/nonface_gates.py --json docs/bench/nonface-gates.json
 
 bench-video: install  ## video recognition on a 720p file: × real time, frames/faces processed
 	$(BIN)/python benchmarks/video_throughput.py --threads 2

@@ -145,7 +145,9 @@ def test_failed_claims_against_one_person_are_budgeted(make_service, tmp_path) -
 @pytest.fixture()
 def morphs(pipeline) -> list[tuple[str, bytes]]:
     """Near-duplicate probes drifting from Biden towards Obama: aligned crops blended a
-    little more each step, on a grey canvas — what a climbing attacker sends."""
+    little more each step, each step's blend jittered on its own (an optimiser's
+    proposals scatter around its current point), on a grey canvas — what a climbing
+    attacker sends."""
     crops = []
     for relative in ("known/joe_biden/biden.jpg", "known/barack_obama/obama.jpg"):
         pixels = load_image(SAMPLES / relative)
@@ -153,7 +155,8 @@ def morphs(pipeline) -> list[tuple[str, bytes]]:
         crop, _ = align(pixels, detection.landmarks_array(), template="arcface_112")
         crops.append(crop.astype(np.float32))
     out = []
-    for alpha in np.linspace(0.0, 0.3, 40):
+    jitter = np.random.default_rng(0).uniform(-0.1, 0.1, 48)
+    for alpha in np.clip(np.linspace(0.0, 0.4, 48) + jitter, 0.0, 1.0):
         face = (1 - alpha) * crops[0] + alpha * crops[1]
         canvas = np.full((224, 224, 3), 128.0, dtype=np.float32)
         canvas[56:168, 56:168] = face
@@ -176,7 +179,7 @@ def test_hill_climbing_is_flagged_throttled_and_logged(make_service, tmp_path, m
     events = [
         e for e in read_events(tmp_path / "audit.jsonl") if e["event"] == "hill_climb_suspected"
     ]
-    assert len(events) == 1, (scores, events)
+    assert len(events) == 1, (str(scores), events)
     assert events[0]["person"] == "barack_obama" and events[0]["severity"] == "alert"
     assert events[0]["probes"] >= 32 and scores[-1] > scores[0]
     # throttled: one request an hour, then 429 — on every matching endpoint of that key

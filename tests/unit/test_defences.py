@@ -10,7 +10,7 @@ import pytest
 
 from faceprint.environment import Environment
 from faceprint.errors import ConfigError
-from faceprint.service.defences import AuditLog, HillClimbDetector, _spearman, read_events
+from faceprint.service.defences import AuditLog, HillClimbDetector, read_events, trend_test
 from faceprint.service.keys import KeyStore
 from faceprint.service.settings import ServiceSettings
 
@@ -35,13 +35,51 @@ def _run(detector: HillClimbDetector, probes: np.ndarray, scores: np.ndarray) ->
     ]
 
 
-def test_spearman_matches_its_definition() -> None:
-    assert _spearman(np.arange(10.0)) == pytest.approx(1.0)
-    assert _spearman(-np.arange(10.0)) == pytest.approx(-1.0)
-    assert _spearman(np.ones(10)) == 0.0
-    values = np.array([0.1, 0.3, 0.2, 0.2, 0.5])
-    ranks = np.array([0, 3, 1.5, 1.5, 4])
-    assert _spearman(values) == pytest.approx(np.corrcoef(np.arange(5), ranks)[0, 1])
+def test_trend_test_on_plain_series() -> None:
+    rising = trend_test(np.arange(20.0))
+    assert rising.tau == pytest.approx(1.0) and rising.z > 5 and rising.slope == pytest.approx(1)
+    assert rising.level == pytest.approx(19.0)
+    assert trend_test(-np.arange(20.0)).z < -5
+    assert trend_test(np.ones(20)).z == 0.0
+
+
+def test_trend_test_agrees_with_pymannkendall() -> None:
+    """Hamed and Rao's corrected Mann–Kendall test, checked against the reference
+    implementation (where its correction factor is ≥ 1: ours is floored there)."""
+    mk = pytest.importorskip("pymannkendall")
+    rng = np.random.default_rng(8)
+    checked = 0
+    for i in range(40):
+        n = int(rng.integers(20, 80))
+        x = rng.normal(size=n) + 0.03 * i % 5 * np.arange(n) / n
+        if i % 3 == 0:
+            x = np.cumsum(x)  # strongly autocorrelated
+        if i % 4 == 0:
+            x = np.round(x, 1)  # ties
+        ours, ref = trend_test(x), mk.hamed_rao_modification_test(x)
+        assert ours.tau == pytest.approx(ref.Tau)
+        assert ours.slope == pytest.approx(ref.slope)
+        plain = mk.original_test(x)
+        if ref.var_s >= plain.var_s:  # the correction widened the variance: no floor
+            assert ours.z == pytest.approx(ref.z, rel=1e-9, abs=1e-9)
+            checked += 1
+        else:
+            assert ours.z == pytest.approx(plain.z)
+    assert checked >= 10
+
+
+def test_autocorrelated_drift_is_discounted() -> None:
+    """Scores that drift together (a camera's frames as the head turns) — the plain
+    rank test calls such drifts trends; the corrected test mostly does not."""
+    rng = np.random.default_rng(6)
+    flagged = 0
+    for _ in range(200):
+        e = rng.normal(0, 0.02, 64)
+        drift = np.zeros(64)
+        for t in range(1, 64):  # AR(1), φ = 0.9
+            drift[t] = 0.9 * drift[t - 1] + e[t]
+        flagged += trend_test(drift).z >= 3.09
+    assert flagged <= 12  # 8 of these 200; the plain Mann–Kendall test flags 36
 
 
 def test_a_climbing_run_of_near_duplicates_is_flagged_within_its_window() -> None:
@@ -90,14 +128,67 @@ def test_legitimate_sequences_are_not_flagged(case: str) -> None:
     assert flagged <= 2
 
 
-def test_matches_are_not_recorded_and_memory_is_bounded() -> None:
+def test_a_climb_that_crosses_the_threshold_early_is_still_flagged() -> None:
+    """An attack that matches after a few failures keeps climbing among matches."""
+    rng = np.random.default_rng(4)
+    probes = _walk(rng, 200, step=0.2)
+    scores = 0.2 + 0.002 * np.arange(200) + rng.normal(0, 0.01, 200)
+    detector = HillClimbDetector()
+    flags = [
+        i
+        for i, (p, s) in enumerate(zip(probes, scores, strict=True))
+        if detector.observe("k", TARGET, p, float(s), matched=bool(s >= 0.22)) is not None
+    ]
+    assert flags and flags[0] < 64
+
+
+def test_a_stream_that_matches_throughout_is_never_flagged() -> None:
+    """An enrolled user's frames: near-duplicates, scores rising — but always matching."""
+    rng = np.random.default_rng(5)
+    probes = _walk(rng, 200, step=0.2)
+    detector = HillClimbDetector()
+    for i, p in enumerate(probes):
+        assert detector.observe("k", TARGET, p, 0.4 + 0.002 * i, matched=True) is None
+
+
+def test_memory_is_bounded() -> None:
     detector = HillClimbDetector(max_traces=3)
     probe = np.ones(8, dtype=np.float32) / np.sqrt(8)
-    for i in range(64):
-        assert detector.observe("k", TARGET, probe, 0.9 + i * 1e-3, matched=True) is None
     for i in range(10):
         detector.observe("k", ("c", f"p{i}"), probe, 0.1, matched=False)
     assert len(detector._traces) == 3
+
+
+def test_a_cut_to_another_face_starts_a_new_run() -> None:
+    """A camera cutting from one unenrolled face to the enrolled one is a step, not a
+    climb: the second face starts its own run."""
+    rng = np.random.default_rng(9)
+    first, second = _walk(rng, 40, step=0.2), _walk(rng, 40, step=0.2)
+    detector = HillClimbDetector()
+    for p in first:
+        assert (
+            detector.observe("k", TARGET, p, 0.0 + rng.normal(0, 0.01), False, threshold=0.37)
+            is None
+        )
+    for p in second:
+        assert (
+            detector.observe("k", TARGET, p, 0.6 + rng.normal(0, 0.01), True, threshold=0.37)
+            is None
+        )
+
+
+def test_a_drift_far_below_the_threshold_is_watched_until_it_nears() -> None:
+    rng = np.random.default_rng(10)
+    probes = _walk(rng, 400, step=0.2)
+    scores = -0.2 + 0.0015 * np.arange(400) + rng.normal(0, 0.01, 400)
+    detector = HillClimbDetector()
+    flags = [
+        i
+        for i, (p, s) in enumerate(zip(probes, scores, strict=True))
+        if detector.observe("k", TARGET, p, float(s), bool(s >= 0.37), threshold=0.37)
+    ]
+    assert flags, "a climb that goes on is flagged"
+    assert scores[flags[0]] + 0.0015 * 64 >= 0.37 - 0.05  # once within a window's reach
 
 
 def test_audit_log_appends_json_lines(tmp_path) -> None:

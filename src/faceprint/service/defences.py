@@ -7,10 +7,10 @@ Three layers, each on by default and each measured by ``faceprint audit``:
   one enrolled person per day (a lock-out that legitimate users, who mostly match, do
   not feel; the seed attack — 100 look-alike faces against one victim — does);
 - **hill-climbing detection** — :class:`HillClimbDetector` watches, per key and person,
-  the probes that did not match: an attacker optimising an image against the returned
-  score sends long runs of near-duplicate probes whose (exact, server-side) scores
-  trend upwards. A key caught at it is throttled to ``throttle_rate`` for
-  ``throttle_seconds`` and an alert is logged;
+  the probes sent: an attacker optimising an image against the returned score sends
+  long runs of near-duplicate probes that start below the threshold and whose (exact,
+  server-side) scores trend upwards, across the threshold and beyond. A key caught at
+  it is throttled to ``throttle_rate`` for ``throttle_seconds`` and an alert is logged;
 - **the audit log** — every refusal cause and alert is appended to a JSON-lines file
   (:class:`AuditLog`) and logged at WARNING on the ``faceprint.security`` logger.
 
@@ -90,58 +90,128 @@ class Suspicion:
     """Why a probe sequence looks like hill climbing."""
 
     probes: int
+    failures: int
+    """How many of them did not match."""
     near_duplicates: float
     """Share of consecutive probe pairs with cosine ≥ the detector's ``near``."""
     trend: float
-    """Spearman correlation of the probes' scores with their order."""
+    """Kendall's τ of the probes' scores with their order."""
     z: float
     first_score: float
     last_score: float
 
 
-def _spearman(values: NDArray[np.float64]) -> float:
-    """Spearman's rank correlation of ``values`` with their order (ties averaged)."""
-    n = len(values)
-    if n < 3 or float(np.ptp(values)) == 0.0:
-        return 0.0
+def _ranks(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Ranks from 1, ties given their average rank."""
     order = np.argsort(values, kind="stable")
-    ranks = np.empty(n, dtype=np.float64)
-    ranks[order] = np.arange(n, dtype=np.float64)
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.arange(1, len(values) + 1, dtype=np.float64)
     _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
-    sums = np.bincount(inverse, weights=ranks)
-    ranks = (sums / counts)[inverse]
-    index = np.arange(n, dtype=np.float64)
-    return float(np.corrcoef(index, ranks)[0, 1])
+    return (np.bincount(inverse, weights=ranks) / counts)[inverse]
+
+
+@dataclass(frozen=True, slots=True)
+class Trend:
+    """:func:`trend_test`'s result."""
+
+    tau: float
+    """Kendall's τ of the values with their order."""
+    z: float
+    """Mann–Kendall's z, corrected for autocorrelation (one-sided: > 0 rising)."""
+    slope: float
+    """Sen's slope: the median rise per step."""
+    level: float
+    """Where the Sen line stands at the last value."""
+
+
+def trend_test(values: NDArray[np.float64]) -> Trend:
+    """Mann–Kendall's trend test of ``values`` against their order, with Hamed and Rao's
+    (1998) correction for autocorrelation.
+
+    z is ≈ standard normal when the values do not trend, *even when neighbours are
+    correlated*: the variance of Kendall's S is inflated by the effective-sample-size
+    factor ``1 + 2/(n(n−1)(n−2)) Σ_k (n−k)(n−k−1)(n−k−2) ρ_k`` over the lags ``k`` whose
+    autocorrelation ``ρ_k`` of the ranks of the Sen-detrended values is significant
+    (outside ±1.96/√n). That is what separates an optimiser's climb (rising scores, each
+    probe an independent perturbation) from a camera's frames (scores that drift
+    together with the pose: a plain rank test calls such a drift a trend). The factor
+    is floored at 1, so the test is never bolder than the uncorrected one.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    n = len(x)
+    if n < 3 or float(np.ptp(x)) == 0.0:
+        return Trend(0.0, 0.0, 0.0, float(x[-1]) if n else 0.0)
+    i, j = np.triu_indices(n, k=1)
+    diff = x[j] - x[i]
+    s = float(np.sum(np.sign(diff)))
+    tau = s / (0.5 * n * (n - 1))
+    _, ties = np.unique(x, return_counts=True)
+    var_s = (n * (n - 1) * (2 * n + 5) - float(np.sum(ties * (ties - 1) * (2 * ties + 5)))) / 18
+    slope = float(np.median(diff / (j - i)))  # Sen's slope
+    detrended = x - slope * np.arange(1, n + 1)
+    level = float(np.median(detrended)) + slope * n
+    ranks = _ranks(detrended)
+    centred = ranks - ranks.mean()
+    acov = np.correlate(centred, centred, "full")[n - 1 :] / n
+    acf = acov[1:] / acov[0] if acov[0] > 0 else np.zeros(n - 1)
+    k = np.arange(1, n, dtype=np.float64)
+    significant = np.abs(acf) > 1.96 / math.sqrt(n)
+    weights = (n - k) * (n - k - 1) * (n - k - 2)
+    factor = 1.0 + 2.0 / (n * (n - 1) * (n - 2)) * float(np.sum((weights * acf)[significant]))
+    var_s *= max(factor, 1.0)
+    z = 0.0 if var_s <= 0 or s == 0 else (s - math.copysign(1.0, s)) / math.sqrt(var_s)
+    return Trend(tau=tau, z=z, slope=slope, level=level)
+
+
+_Probe = tuple[NDArray[np.float16], float, bool]
+"""A recorded probe: its embedding, its exact similarity and whether it matched."""
+
+
+def _cosine(a: NDArray[np.float16], b: NDArray[np.float16]) -> float:
+    x, y = a.astype(np.float32), b.astype(np.float32)
+    return float(x @ y) / max(float(np.linalg.norm(x) * np.linalg.norm(y)), 1e-12)
 
 
 def _same(a: NDArray[np.float16], b: NDArray[np.float16]) -> bool:
     """Whether two probes are one image sent twice (cosine within 1e-5 of 1; distinct
     images — even ±1 grey level of noise — differ by 1e-3 or more)."""
-    x, y = a.astype(np.float32), b.astype(np.float32)
-    cos = float(x @ y) / max(float(np.linalg.norm(x) * np.linalg.norm(y)), 1e-12)
-    return cos >= 1.0 - 1e-5
+    return _cosine(a, b) >= 1.0 - 1e-5
 
 
 class HillClimbDetector:
-    """Flags a run of failed probes against one person that climbs.
+    """Flags a run of probes against one person that climbs from below the threshold.
 
-    For each (key, person) it keeps the last ``window`` probes that did *not* match
-    (their embeddings and exact similarities). Once it holds ``min_probes``, the run is
-    suspicious when both hold:
+    For each (key, person) it keeps a run of the last ``window`` probes (their
+    embeddings, exact similarities and decisions). Once it holds ``min_probes``, the
+    run is suspicious when all hold:
 
-    - most consecutive probes are near-duplicates (cosine ≥ ``near``): the attacker
-      perturbs one image; different photos, even of one person, are further apart;
-    - their scores rise with time beyond chance: Spearman's ρ between order and score,
-      as z = ρ·√(n−1) (≈ standard normal when scores do not depend on order), reaches
-      ``z`` (3.09: a one-sided 0.1 % test). Repeats of one photo (equal scores) and
-      a camera's frames of someone unenrolled (scores that wander) do not trend.
+    - most consecutive probes are near-duplicates (cosine ≥ ``near``, 0.7): the attacker
+      perturbs one image. Two different LFW photos of one person reach 0.7 about half
+      the time under SFace, so a client cycling photos rarely passes; early in a climb,
+      while its steps are large, an attacker's consecutive probes sit at 0.6–0.9;
+    - at least ``min_failures`` of them did not match: the run started (or spent time)
+      below the threshold. A legitimate user of an enrolled face matches, so a stream
+      that matches throughout is never flagged, however its scores drift;
+    - their scores rise with time beyond chance: the Mann–Kendall z, corrected for
+      autocorrelation (:func:`trend_test`), reaches ``z`` (3.09: a one-sided 0.1 %
+      test). Repeats of one photo (equal scores) do not trend, and a camera's frames
+      of one face (scores that drift with the pose) are discounted by the correction;
+    - with the decision's threshold known, the climb threatens it: the Sen line's level
+      plus ``window`` steps of its slope reaches the threshold. A drift far below it (an
+      impostor's frames slowly turning to the camera) is not an attack yet; a climb
+      keeps being watched and is flagged as it nears.
 
-    Matches are not recorded: a legitimate user matches. An image sent again replaces
-    its earlier record (retries and clients cycling a few photos are not a sequence, and
-    a gallery growing under them raises their scores without any climbing; an attacker
-    gains nothing by re-sending). Memory is bounded: at most
-    ``max_traces`` (key, person) runs are kept (least recently used dropped), probes as
-    float16.
+    A probe further from the one before than the threshold (two faces the service
+    would call different people: a camera cutting to someone else, a client moving on
+    to another photo) starts a new run: a step between two faces is not a climb.
+
+    Matches stay in the run: an attack that reaches the threshold early keeps sending
+    near-duplicates to raise its score further, and the climb across the threshold is
+    the clearest trend it leaves. An image sent again replaces its earlier record
+    (retries and clients cycling a few photos are not a sequence, and a gallery growing
+    under them raises their scores without any climbing; an attacker gains nothing by
+    re-sending). Memory is bounded: at most ``max_traces`` (key, person) runs are kept
+    (least recently used dropped), probes as float16.
     """
 
     def __init__(
@@ -149,57 +219,84 @@ class HillClimbDetector:
         *,
         window: int = 64,
         min_probes: int = 32,
-        near: float = 0.8,
+        min_failures: int = 8,
+        near: float = 0.7,
+        other_face: float = 0.3,
         z: float = 3.09,
         max_traces: int = 4096,
     ) -> None:
         if min_probes < 3 or window < min_probes:
             raise ValueError("need 3 ≤ min_probes ≤ window")
+        if not 1 <= min_failures <= min_probes:
+            raise ValueError("need 1 ≤ min_failures ≤ min_probes")
         self.window, self.min_probes, self.near, self.z = window, min_probes, near, z
+        self.min_failures = min_failures
+        self.other_face = other_face
         self._max = max_traces
-        self._traces: OrderedDict[tuple[str, Target], deque[tuple[NDArray[np.float16], float]]]
+        self._traces: OrderedDict[tuple[str, Target], deque[_Probe]]
         self._traces = OrderedDict()
         self._lock = threading.Lock()
 
     def observe(
-        self, who: str, target: Target, probe: NDArray[np.float32], similarity: float, matched: bool
+        self,
+        who: str,
+        target: Target,
+        probe: NDArray[np.float32],
+        similarity: float,
+        matched: bool,
+        *,
+        threshold: float | None = None,
     ) -> Suspicion | None:
         """Record one probe; a :class:`Suspicion` when the run now looks like climbing
-        (the run is then forgotten, so one attack raises one flag per window)."""
-        if matched:
-            return None
+        (the run is then forgotten, so one attack raises one flag per window).
+
+        ``threshold`` is the similarity at which the service calls two faces one person
+        (the decision's threshold): a probe further than that from the one before is
+        another face — a camera cutting to someone else, a client moving on to its next
+        photo — and starts a new run, since a step between two faces is not a climb.
+        Without it, :attr:`other_face` is used.
+        """
         slot = (who, target)
         vector = np.asarray(probe, dtype=np.float16)
         with self._lock:
             trace = self._traces.pop(slot, None) or deque(maxlen=self.window)
-            for i, (seen, _) in enumerate(trace):
+            for i, (seen, _, _) in enumerate(trace):
                 if _same(seen, vector):  # one image re-sent (a retry, a client cycling
                     del trace[i]  # a few photos) is one probe, at its latest score
                     break
-            trace.append((vector, float(similarity)))
+            if trace and _cosine(trace[-1][0], vector) < (
+                self.other_face if threshold is None else threshold
+            ):
+                trace.clear()
+            trace.append((vector, float(similarity), bool(matched)))
             self._traces[slot] = trace
             while len(self._traces) > self._max:
                 self._traces.popitem(last=False)
             if len(trace) < self.min_probes:
                 return None
-            vectors = np.stack([v for v, _ in trace]).astype(np.float32)
-            scores = np.array([s for _, s in trace], dtype=np.float64)
+            failures = sum(not m for _, _, m in trace)
+            if failures < self.min_failures:
+                return None
+            vectors = np.stack([v for v, _, _ in trace]).astype(np.float32)
+            scores = np.array([s for _, s, _ in trace], dtype=np.float64)
         norms = np.linalg.norm(vectors, axis=1)
         vectors /= np.maximum(norms, 1e-12)[:, None]
         near = float(np.mean(np.sum(vectors[1:] * vectors[:-1], axis=1) >= self.near))
         if near < 0.5:
             return None
-        rho = _spearman(scores)
-        z = rho * math.sqrt(len(scores) - 1)
-        if z < self.z:
+        trend = trend_test(scores)
+        if trend.z < self.z:
             return None
+        if threshold is not None and trend.level + trend.slope * self.window < threshold:
+            return None  # at its pace the run would not match within another window
         with self._lock:
             self._traces.pop(slot, None)
         return Suspicion(
             probes=len(scores),
+            failures=failures,
             near_duplicates=near,
-            trend=rho,
-            z=z,
+            trend=trend.tau,
+            z=trend.z,
             first_score=float(scores[0]),
             last_score=float(scores[-1]),
         )
@@ -289,16 +386,19 @@ class Defences:
         probe: NDArray[np.float32] | None,
         similarity: float | None,
         matched: bool,
+        threshold: float | None = None,
     ) -> None:
         """Take note of one answered request: a failed claim spends the target budget;
-        the probe goes to the hill-climbing detector."""
+        the probe goes to the hill-climbing detector (``threshold``: the decision's)."""
         if target is None:
             return
         if not matched and self._target is not None:
             self._limiter.hit(self._target, "target", key.key_id, *target)
         if self.detector is None or probe is None or similarity is None:
             return
-        found = self.detector.observe(key.key_id, target, probe, similarity, matched)
+        found = self.detector.observe(
+            key.key_id, target, probe, similarity, matched, threshold=threshold
+        )
         if found is None:
             return
         until = time.time() + self._settings.throttle_seconds
@@ -314,6 +414,7 @@ class Defences:
             person=target[1],
             key_requests=self._requests.get(key.key_id, 0),
             probes=found.probes,
+            failed_probes=found.failures,
             near_duplicates=round(found.near_duplicates, 3),
             trend=round(found.trend, 3),
             z=round(found.z, 2),

@@ -247,6 +247,7 @@ async def verify_person(
             probe=result.face.embedding.vector,
             similarity=result.similarity,
             matched=result.is_match,
+            threshold=result.threshold.similarity,
         )
         return s.ClaimOut(
             collection_id=collection_id,

@@ -63,6 +63,7 @@ async def search(
                     probe=r.face.embedding.vector,
                     similarity=best.similarity,
                     matched=r.identification.person is not None,
+                    threshold=chosen.similarity,
                 )
         scores = render.reveals_scores(state.settings, key)
         return s.SearchOut(
