@@ -10,7 +10,7 @@ from faceprint.video.cuts import CutScore, SceneCutDetector
 from faceprint.video.job import LookaheadWriter, VideoReport, annotate_file, run_video
 from faceprint.video.outputs import EventLog, VideoWriter, annotate, summarize
 from faceprint.video.outputs import save_unknown as save_unknown_tracks
-from faceprint.video.recognizer import VideoRecognizer, recognize_video
+from faceprint.video.recognizer import VideoRecognizer
 from faceprint.video.records import (
     Event,
     FrameResult,
@@ -21,6 +21,7 @@ from faceprint.video.records import (
     VideoStats,
 )
 from faceprint.video.sources import Frame, SourceInfo, VideoSource
+from faceprint.video.stream import recognize_video
 from faceprint.video.tracking import FaceTracker
 
 __all__ = [

@@ -26,9 +26,10 @@ from typing import Any
 from faceprint.gallery import Gallery
 from faceprint.pipeline import FacePipeline
 from faceprint.video.outputs import EventLog, VideoWriter, annotate, save_unknown, summarize
-from faceprint.video.recognizer import VideoRecognizer, recognize_video
+from faceprint.video.recognizer import VideoRecognizer
 from faceprint.video.records import FrameResult, VideoOptions, VideoStats
 from faceprint.video.sources import Frame, SourceInfo, VideoSource
+from faceprint.video.stream import recognize_video
 
 __all__ = ["LookaheadWriter", "VideoReport", "annotate_file", "run_video"]
 

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
 from dataclasses import replace
 
 import numpy as np
@@ -57,13 +56,13 @@ from faceprint.video.records import (
     VideoOptions,
     VideoStats,
 )
-from faceprint.video.sources import Frame, VideoSource
+from faceprint.video.sources import Frame
 from faceprint.video.tracking import FaceTracker
 
 log = logging.getLogger(__name__)
 
 
-__all__ = ["VideoRecognizer", "recognize_video"]
+__all__ = ["VideoRecognizer"]
 
 
 class VideoRecognizer:
@@ -465,42 +464,3 @@ class VideoRecognizer:
             embeddings=len(track.embeddings),
             reason=reason,
         )
-
-
-def recognize_video(
-    pipeline: FacePipeline,
-    gallery: Gallery | None,
-    source: VideoSource,
-    *,
-    options: VideoOptions | None = None,
-    recognizer: VideoRecognizer | None = None,
-) -> Iterator[FrameResult]:
-    """Yield one :class:`FrameResult` per processed frame, then a last one (with no
-    tracks) carrying the ``track_ended`` events of tracks still open at the end.
-
-    The stride is the source's own ``fps`` when it has one, else ``options.fps``
-    (which is then set on the source); ``VideoOptions(fps=None)`` with an unstrided
-    source processes every frame.
-
-    Closing the generator early (``break``, Ctrl-C) also ends the open tracks: pass your
-    own ``recognizer`` to read them afterwards with :meth:`VideoRecognizer.finish`.
-
-    Raises:
-        faceprint.errors.VideoSourceError: the source cannot be read.
-        faceprint.errors.ModelMismatchError: the gallery holds another model's embeddings.
-    """
-    options = options or VideoOptions()
-    if source.fps is None and options.fps is not None:
-        source.fps = options.fps
-    worker = recognizer or VideoRecognizer(
-        pipeline, gallery, options=options, frame_rate=source.info.fps or 25.0
-    )
-    last: Frame | None = None
-    for frame in source:
-        worker.stats.frames_decoded = frame.index + 1
-        last = frame
-        yield worker.process(frame)
-    if last is not None:
-        ended = worker.finish(last)
-        if ended:
-            yield FrameResult(frame=last, tracks=(), events=tuple(ended))
