@@ -67,6 +67,9 @@ class PipelineConfig:
         restore: measure each face's capture degradation and undo the ones that pay
             before embedding (motion-blur deconvolution; detection retried on dark or
             noisy images where no face was found). Clean faces are untouched.
+        fairness: a score adjuster applied when matching (a catalog name, or the path
+            of one's ``.json``; see :mod:`faceprint.models.adjusters`); ``None``: raw
+            cosine similarity.
     """
 
     detector: str = "yunet"
@@ -84,6 +87,7 @@ class PipelineConfig:
     liveness_threshold: float = 0.5
     attribute_models: tuple[str, ...] = ("age-gender-0013", "emotions-0003", "head-pose-0001")
     restore: bool = True
+    fairness: str | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_score <= self.low_score <= 1.0:

@@ -85,6 +85,11 @@ VARIABLES: tuple[Variable, ...] = (
         "the secret rotation; default for `--template-key` and the service's",
     ),
     Variable(
+        "FACEPRINT_FAIRNESS",
+        "a fairness score adjuster applied when matching (catalog name or `.json` path); "
+        "default for `--fairness` and the service's (none)",
+    ),
+    Variable(
         "FACEPRINT_TEMPLATE_TENANT",
         "cancelable templates: the tenant whose transform the key is derived for (`default`)",
     ),
@@ -123,6 +128,7 @@ class Environment:
     service_verify_preset: str | None = None
     template_key: str | None = None
     template_tenant: str | None = None
+    fairness: str | None = None
     variables: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     """The whole environment as read: what ``env:NAME`` key sources look up and
     ``cmd:`` key sources run in (:meth:`faceprint.keysource.KeySource.read`)."""
@@ -194,6 +200,7 @@ class Environment:
             service_verify_preset=(text("FACEPRINT_SERVICE_VERIFY_PRESET") or "").lower() or None,
             template_key=text("FACEPRINT_TEMPLATE_KEY"),
             template_tenant=text("FACEPRINT_TEMPLATE_TENANT"),
+            fairness=text("FACEPRINT_FAIRNESS"),
             variables=dict(env),
         )
 

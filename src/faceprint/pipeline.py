@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from faceprint.backends.omz_attributes import OMZAttributes
 from faceprint.backends.protocols import Detector, Embedder, LandmarkRefiner, LivenessDetector
@@ -29,6 +30,7 @@ from faceprint.core.cancelable import PLAIN, TemplateKey
 from faceprint.core.degradation import assess_degradation
 from faceprint.core.quality import QualityPolicy, assess, with_degradation
 from faceprint.core.restoration import RestorationPolicy, detection_retries, restore_face
+from faceprint.core.score_adjust import ScoreAdjuster
 from faceprint.core.thresholds import identification_threshold, verification_threshold
 from faceprint.errors import ConfigError, ModelMismatchError, MultipleFacesError, NoFaceError
 from faceprint.models.card import Catalog, ModelCard, load_catalog
@@ -68,8 +70,10 @@ class FacePipeline:
         attributes: Callable[[], OMZAttributes] | None = None,
         restoration: RestorationPolicy | None = None,
         templates: TemplateKey | None = None,
+        score_adjuster: ScoreAdjuster | None = None,
     ) -> None:
         self.detector = detector
+        self.score_adjuster = score_adjuster  # fairness post-processing (core.score_adjust)
         self.templates = templates or PLAIN  # a key: cancelable templates (core.cancelable)
         self.restoration = restoration
         self.embedder = embedder
@@ -136,6 +140,17 @@ class FacePipeline:
             cards = [catalog[name] for name in config.attribute_models]
             return build_attributes(cards, path_for, config=config, cache_dir=cache_dir)
 
+        adjuster = None
+        if config.fairness:
+            if templates is not None:
+                raise ConfigError(
+                    "a fairness score adjuster is fitted on plain embeddings; it cannot "
+                    "re-score cancelable templates (drop the template key or the adjuster)"
+                )
+            from faceprint.models.adjusters import load_adjuster
+
+            adjuster = load_adjuster(config.fairness, model_id=embedder.model_id)
+            log.info("fairness score adjuster: %s (%s)", config.fairness, adjuster.method)
         return cls(
             detector=detector,
             embedder=embedder,
@@ -145,6 +160,7 @@ class FacePipeline:
             attributes=attributes,
             restoration=RestorationPolicy() if config.restore else None,
             templates=templates,
+            score_adjuster=adjuster,
         )
 
     @property
@@ -455,6 +471,28 @@ class FacePipeline:
             )
         return float(np.clip(np.dot(a.vector, b.vector), -1.0, 1.0))
 
+    def score(self, a: Embedding, b: Embedding) -> float:
+        """The similarity a decision compares with its threshold: the cosine similarity,
+        or with a :attr:`score_adjuster` the adjusted one (on the same calibrated
+        scale, so thresholds keep their FMR).
+
+        Raises:
+            ModelMismatchError: the embeddings come from different models.
+        """
+        value = self.similarity(a, b)
+        if self.score_adjuster is None:
+            return value
+        return float(self.score_adjuster.pair_scores(a.vector[None, :], b.vector[None, :])[0])
+
+    def rescore(
+        self, probe: NDArray[np.float32], vectors: NDArray[np.float32]
+    ) -> NDArray[np.float64]:
+        """Adjusted similarities of one probe vector with each row of ``vectors`` (the
+        gallery's shortlist); the plain dot products without an adjuster."""
+        if self.score_adjuster is None:
+            return np.clip((vectors @ probe).astype(np.float64), -1.0, 1.0)
+        return np.asarray(self.score_adjuster.scores(probe[None, :], vectors)[0], dtype=np.float64)
+
     def verification_threshold(
         self, *, threshold: float | None = None, fmr: float | None = None
     ) -> Threshold:
@@ -493,6 +531,6 @@ class FacePipeline:
         """
         ea = a.embedding if isinstance(a, Face) else a
         eb = b.embedding if isinstance(b, Face) else b
-        value = self.similarity(ea, eb)
+        value = self.score(ea, eb)
         chosen = self.verification_threshold(threshold=threshold, fmr=fmr)
         return Verification(similarity=value, threshold=chosen, is_match=value >= chosen.similarity)

@@ -38,6 +38,7 @@ def model_run(tmp_path: Path):
         "FACEPRINT_TEMPLATE_KEY": "",
         "FACEPRINT_TEMPLATE_TENANT": "",
         "FACEPRINT_GALLERY_KEY": "",
+        "FACEPRINT_FAIRNESS": "",
     }
     runner = CliRunner()
 

@@ -920,3 +920,25 @@ def test_enrolled_images_looks_digests_up_in_the_index(
     # the digests drive the search (not a walk over every person of the collection)
     assert plan[0].startswith("SEARCH f USING INDEX faces_source_sha256"), plan
     assert any("SEARCH p USING INTEGER PRIMARY KEY" in step for step in plan), plan
+
+
+def test_a_rescored_search_reorders_a_wider_shortlist(
+    gallery: Gallery, rng: np.random.Generator
+) -> None:
+    faces = build(gallery, rng)
+    probe = emb(rng)
+    seen: list[int] = []
+
+    def reverse(p: NDArray[np.float32], vectors: NDArray[np.float32]) -> NDArray[np.float64]:
+        seen.append(len(vectors))
+        return -(vectors @ p).astype(np.float64)  # the least similar first
+
+    found = gallery.search(probe, k=3, rescore=reverse)
+    persons = {(c, p) for c, p, _ in faces.values()}
+    assert seen == [min(len(persons), 64)]  # max(4k, 64) persons short-listed
+    shortlist = reference(faces, probe.vector, min(len(persons), 64))
+    expected = sorted(shortlist, key=lambda e: e[3])[:3]
+    assert [m.face_id for m in found] == [e[2] for e in expected]
+    assert [m.similarity for m in found] == pytest.approx([-e[3] for e in expected], abs=1e-5)
+    result = gallery.identify(probe, threshold=threshold(-1.0), k=3, rescore=reverse)
+    assert result.candidates == tuple(found)

@@ -58,9 +58,11 @@ class CliContext:
         embedder: str | None = None,
         detector: str = "yunet",
         restore: bool | None = None,
+        fairness: str | None = None,
     ) -> PipelineConfig:
         """The pipeline's settings from the global options and the environment (loads
-        nothing). ``restore`` overrides the ``--no-restore`` global option."""
+        nothing). ``restore`` overrides the ``--no-restore`` global option; ``fairness``
+        (a score adjuster) overrides ``$FACEPRINT_FAIRNESS``."""
         from faceprint.config import PipelineConfig
 
         return PipelineConfig(
@@ -69,6 +71,7 @@ class CliContext:
             device=self.device or self.env.device,
             threads=self.threads if self.threads is not None else self.env.threads,
             restore=self.restore if restore is None else restore,
+            fairness=fairness or self.env.fairness,
         )
 
     def pipeline(
@@ -79,6 +82,7 @@ class CliContext:
         accept: bool = False,
         restore: bool | None = None,
         templates: TemplateKey | None = None,
+        fairness: str | None = None,
     ) -> FacePipeline:
         """Build the pipeline (loads models; call it after every argument is checked).
 
@@ -86,7 +90,9 @@ class CliContext:
         its embeddings cancelable templates (:meth:`template_key`)."""
         from faceprint.pipeline import FacePipeline
 
-        config = self.pipeline_config(embedder=embedder, detector=detector, restore=restore)
+        config = self.pipeline_config(
+            embedder=embedder, detector=detector, restore=restore, fairness=fairness
+        )
         return FacePipeline.from_config(
             config, store=self.store(), accept_licence=accept, templates=templates
         )

@@ -25,6 +25,15 @@ EmbedderOpt = Annotated[
         "Default: the gallery's model, else sface.",
     ),
 ]
+FairnessOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--fairness",
+        help="Fairness score adjuster applied when matching: a catalog name (see "
+        "docs/fairness.md) or an adjuster .json from `faceprint eval fairness-fit`. "
+        "Default: $FACEPRINT_FAIRNESS, else none.",
+    ),
+]
 DetectorOpt = Annotated[str, typer.Option("--detector", help="Face detector model.")]
 AcceptOpt = Annotated[
     bool,

@@ -24,9 +24,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 from faceprint.errors import ConfigError, GalleryError, ModelMismatchError
 from faceprint.gallery.engines import check_index_spec, open_engine
@@ -42,6 +46,12 @@ if TYPE_CHECKING:
     from faceprint.keysource import SecretKey
 
 log = logging.getLogger(__name__)
+
+Rescore = Callable[[NDArray[np.float32], NDArray[np.float32]], NDArray[np.floating]]
+"""``(probe, vectors) -> similarities``: a score adjuster re-scoring a shortlist."""
+
+RESCORE_SHORTLIST = 64
+"""Persons short-listed by cosine similarity before a re-scored search cuts to ``k``."""
 
 INDEX_SETTING = "index"
 """Gallery setting naming the vector index engine (:mod:`faceprint.gallery.engines`)."""
@@ -367,7 +377,12 @@ class Gallery(GalleryReads):
     # --- search ------------------------------------------------------------------------
 
     def search(
-        self, embedding: Embedding, *, k: int = 5, collection: str | None = None
+        self,
+        embedding: Embedding,
+        *,
+        k: int = 5,
+        collection: str | None = None,
+        rescore: Rescore | None = None,
     ) -> list[Match]:
         """The ``k`` most similar persons for a probe, best first, one per person.
 
@@ -381,6 +396,10 @@ class Gallery(GalleryReads):
             k: the number of persons to return (≥ 1).
             collection: search one collection; ``None`` searches all (a person's name
                 may then appear once per collection).
+            rescore: ``(probe, vectors) -> similarities`` of a score adjuster
+                (:meth:`faceprint.pipeline.FacePipeline.rescore`): a shortlist of
+                ``max(4k, 64)`` persons by cosine similarity is re-scored with it (each
+                person by their best-matching face), re-sorted and cut to ``k``.
 
         Raises:
             ConfigError: ``k`` < 1, or the probe is not a finite unit-norm 1-D vector.
@@ -395,7 +414,8 @@ class Gallery(GalleryReads):
             pin.check(embedding.model_id, embedding.dimension, gallery=self.path)
             live = self._synced_index()
             ids = None if collection is None else [self._store.collection_id(collection)]
-        hits, approximate = live.search(probe, k, ids)
+        want = k if rescore is None else max(4 * k, RESCORE_SHORTLIST)
+        hits, approximate = live.search(probe, want, ids)
         if not hits or pin.embedding_dim is None:
             return []
         with self._lock:
@@ -415,9 +435,17 @@ class Gallery(GalleryReads):
                     collection=collection_name,
                 )
             )
-        if approximate:  # re-scored exactly: re-sort (ties: the face enrolled first)
+        if rescore is not None and matches:
+            vectors = np.stack([rows[m.face_id][0] for m in matches]).astype(np.float32)
+            adjusted = np.asarray(rescore(probe, vectors), dtype=np.float64)
+            matches = [
+                replace(m, similarity=float(max(-1.0, min(1.0, a))))
+                for m, a in zip(matches, adjusted, strict=True)
+            ]
+            approximate = True
+        if approximate:  # re-scored: re-sort (ties: the face enrolled first)
             matches.sort(key=lambda m: (-m.similarity, m.face_id))
-        return matches
+        return matches[:k]
 
     def _current_pin(self) -> Pin:
         """The model pin, re-read only after a write (call under the lock)."""
@@ -433,6 +461,7 @@ class Gallery(GalleryReads):
         threshold: Threshold,
         k: int = 5,
         collection: str | None = None,
+        rescore: Rescore | None = None,
     ) -> Identification:
         """Open-set identification: the best candidate if it reaches ``threshold``.
 
@@ -443,7 +472,7 @@ class Gallery(GalleryReads):
         Raises:
             ConfigError, ModelMismatchError, NotFoundError: as :meth:`search`.
         """
-        candidates = tuple(self.search(embedding, k=k, collection=collection))
+        candidates = tuple(self.search(embedding, k=k, collection=collection, rescore=rescore))
         best = candidates[0] if candidates else None
         known = best is not None and best.similarity >= threshold.similarity
         return Identification(

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from faceprint.batch import BATCH_SIZE, ImageResult, analyze_images
 from faceprint.gallery import Gallery
+from faceprint.gallery.gallery import Rescore
 from faceprint.media.sources import DecodeLimits, Source
 from faceprint.pipeline import FacePipeline
 from faceprint.recognition.results import FaceIdentification, IdentifiedImage
@@ -48,12 +49,16 @@ def identify_result(
     threshold: Threshold,
     k: int = 5,
     collection: str | None = None,
+    rescore: Rescore | None = None,
 ) -> IdentifiedImage:
     """Search every embedded face of an analysed image; a face that failed the
-    liveness check is never named (``rejected="spoof_suspected"``)."""
+    liveness check is never named (``rejected="spoof_suspected"``). ``rescore``: a
+    score adjuster's re-scoring (:meth:`FacePipeline.rescore`)."""
     faces = []
     for face in result.faces:
-        found = gallery.identify(face.embedding, threshold=threshold, k=k, collection=collection)
+        found = gallery.identify(
+            face.embedding, threshold=threshold, k=k, collection=collection, rescore=rescore
+        )
         if face.liveness is not None and not face.liveness.is_live:
             faces.append(
                 FaceIdentification(face, replace(found, person=None), rejected="spoof_suspected")
@@ -91,6 +96,7 @@ def identify_images(
     chosen = choose_threshold(
         pipeline, gallery, collection=collection, threshold=threshold, fmr=fmr, fpir=fpir
     )
+    rescore = pipeline.rescore if pipeline.score_adjuster is not None else None
     results = analyze_images(
         pipeline,
         sources,
@@ -101,7 +107,9 @@ def identify_images(
     )
     try:
         for result in results:
-            yield identify_result(gallery, result, threshold=chosen, k=k, collection=collection)
+            yield identify_result(
+                gallery, result, threshold=chosen, k=k, collection=collection, rescore=rescore
+            )
     finally:
         results.close()
 

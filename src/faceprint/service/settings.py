@@ -171,6 +171,8 @@ class ServiceSettings:
             values["audit_log"] = env.service_audit_log
         if env.service_verify_preset:
             values["verify_preset"] = env.service_verify_preset
+        if env.fairness:
+            values["pipeline"] = PipelineConfig(fairness=env.fairness)
         if env.template_tenant and not env.template_key:
             raise ConfigError("FACEPRINT_TEMPLATE_TENANT is set without FACEPRINT_TEMPLATE_KEY")
         if env.template_key:

@@ -420,6 +420,7 @@ class VideoRecognizer:
             threshold=self.threshold,
             k=self.options.k,
             collection=self.options.collection,
+            rescore=self.pipeline.rescore if self.pipeline.score_adjuster is not None else None,
         )
         best = found.candidates[0] if found.candidates else None
         before = track.person

@@ -15,6 +15,7 @@ from faceprint.cli.options import (
     AcceptOpt,
     DetectorOpt,
     EmbedderOpt,
+    FairnessOpt,
     JsonlOpt,
     JsonOpt,
     TemplateKeyOpt,
@@ -222,6 +223,7 @@ def verify(
     ] = None,
     strict: Annotated[bool, typer.Option(help="Fail if an image has more than one face.")] = False,
     embedder: EmbedderOpt = None,
+    fairness: FairnessOpt = None,
     accept: AcceptOpt = False,
     template_key: TemplateKeyOpt = None,
     tenant: TenantOpt = None,
@@ -242,7 +244,9 @@ def verify(
     existing([image_a, image_b])
     cli = current()
     templates = cli.template_key(template_key, tenant)
-    pipeline = cli.pipeline(embedder=embedder, accept=accept, templates=templates)
+    pipeline = cli.pipeline(
+        embedder=embedder, accept=accept, templates=templates, fairness=fairness
+    )
     faces = []
     for result in analyze_images(pipeline, [image_a, image_b], embed="primary"):
         if result.error is not None:
@@ -257,6 +261,7 @@ def verify(
             )
         faces.append(face)
     decision = pipeline.verify(faces[0], faces[1], threshold=threshold, fmr=fmr)
+    adjusted = pipeline.score_adjuster.method if pipeline.score_adjuster is not None else None
     if as_json:
         output.print_json(
             {
@@ -265,6 +270,7 @@ def verify(
                 "model": pipeline.model_id,
                 "bbox_a": faces[0].detection.bbox_xyxy,
                 "bbox_b": faces[1].detection.bbox_xyxy,
+                "fairness": adjusted,
                 **output.to_jsonable(decision),
             }
         )
@@ -274,4 +280,5 @@ def verify(
     output.line(
         f"{verdict}: similarity {decision.similarity:.4f}, threshold {t.similarity:.4f} "
         f"(FMR {output.fmt_rate(t.fmr)}, {t.source}), model {pipeline.model_id}"
+        + (f", adjusted by {adjusted}" if adjusted else "")
     )

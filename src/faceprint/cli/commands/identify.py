@@ -15,6 +15,7 @@ from faceprint.cli.errors import command
 from faceprint.cli.options import (
     AcceptOpt,
     EmbedderOpt,
+    FairnessOpt,
     FpirOpt,
     GalleryOpt,
     JsonlOpt,
@@ -44,6 +45,7 @@ def identify(
     fmr: Annotated[float | None, typer.Option(help="Per-comparison false-match rate.")] = None,
     fpir: FpirOpt = None,
     embedder: EmbedderOpt = None,
+    fairness: FairnessOpt = None,
     accept: AcceptOpt = False,
     template_key: TemplateKeyOpt = None,
     tenant: TenantOpt = None,
@@ -68,7 +70,7 @@ def identify(
         raise NotFoundError(f"no gallery at {path}; enroll faces first, or pass --gallery")
     model = cli.embedder_for(path, embedder)
     templates = cli.template_key(template_key, tenant)
-    pipeline = cli.pipeline(embedder=model, accept=accept, templates=templates)
+    pipeline = cli.pipeline(embedder=model, accept=accept, templates=templates, fairness=fairness)
     with Gallery.open(
         path,
         model_id=pipeline.model_id,
