@@ -294,3 +294,158 @@ def eval_robustness(
         output.print_json(report.to_dict())
     else:
         output.line(report.summary())
+
+
+GroupsOpt = Annotated[
+    str,
+    typer.Option(
+        help="Group labels: a CSV (header 'image' or 'person', then one column per "
+        "grouping) or 'predicted' (the attribute model's gender and age band: proxies)."
+    ),
+]
+CacheOpt = Annotated[
+    Path | None,
+    typer.Option(help="Where the embedded faces are cached (default: the model cache)."),
+]
+
+
+def _audited_faces(
+    root: Path, groups: str, *, embedder: str | None, accept: bool, cache: Path | None
+) -> tuple[Any, Any, Any]:
+    """The pipeline, the embedded faces of ``root`` (cached) and their group labels."""
+    from faceprint.eval.audit.cache import cached_audit_set
+    from faceprint.eval.fairness.groups import predicted_groups, read_groups_csv
+
+    csv = None if groups == "predicted" else Path(groups)
+    existing([root] + ([csv] if csv is not None else []))
+    cli = current()
+    pipeline = cli.pipeline(embedder=embedder, accept=accept)
+    with output.progress_bar(
+        "embedding the faces", unit="images", enabled=cli.show_progress
+    ) as bar:
+        faces = cached_audit_set(pipeline, root, cache or cli.env.root / "audit", progress=bar)
+    labels = predicted_groups(faces) if csv is None else read_groups_csv(csv, faces)
+    return pipeline, faces, labels
+
+
+@command(group, "fairness")
+def eval_fairness(
+    root: Annotated[Path, typer.Option(help="Folder tree root/<person>/<images>.")],
+    groups: GroupsOpt = "predicted",
+    pairs: Annotated[
+        Path | None,
+        typer.Option(help="LFW-style pairs.txt whose folds hold out identities (--mitigate)."),
+    ] = None,
+    mitigate: Annotated[
+        str | None,
+        typer.Option(
+            help="Mitigations to measure on held-out identities, e.g. "
+            "'none,faircal-20,group-thresholds,centroid-1' (needs --pairs)."
+        ),
+    ] = None,
+    column: Annotated[
+        str | None, typer.Option(help="Grouping the mitigations are fitted and judged on.")
+    ] = None,
+    fairness: Annotated[
+        str | None, typer.Option(help="Audit with this score adjuster applied.")
+    ] = None,
+    rounds: Annotated[int, typer.Option(min=0, help="Bootstrap rounds (0: no intervals).")] = 1000,
+    fpir: Annotated[float, typer.Option(help="Pooled FPIR of the 1:N part.")] = 0.01,
+    cache: CacheOpt = None,
+    embedder: EmbedderOpt = None,
+    out: OutputOpt = None,
+    plot: PlotOpt = None,
+    accept: AcceptOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Demographic differentials: FMR/FNMR and FPIR/FNIR per group, with intervals."""
+    from dataclasses import replace
+
+    from faceprint.errors import CalibrationError, UsageError
+    from faceprint.eval.fairness.audit import FMR_POINTS, audit_fairness
+    from faceprint.models.adjusters import load_adjuster
+
+    if mitigate and pairs is None:
+        raise UsageError("--mitigate needs --pairs (its folds hold out the identities)")
+    pipeline, faces, labels = _audited_faces(
+        root, groups, embedder=embedder, accept=accept, cache=cache
+    )
+    adjuster = load_adjuster(fairness, model_id=faces.model_id) if fairness else None
+    try:
+        thresholds = {f: pipeline.verification_threshold(fmr=f).similarity for f in FMR_POINTS}
+    except CalibrationError:
+        thresholds = None  # measured on this set instead
+    report = audit_fairness(
+        faces,
+        labels,
+        thresholds=thresholds,
+        adjuster=adjuster,
+        fpir=fpir,
+        rounds=rounds,
+        dataset=str(root),
+    )
+    if mitigate and pairs is not None:
+        from faceprint.eval.datasets import read_pairs
+        from faceprint.eval.fairness.heldout import held_out_mitigations
+
+        chosen = column or next(iter(labels.columns))
+        if chosen not in labels.columns:
+            raise UsageError(f"--column {chosen!r}: the groups have {list(labels.columns)}")
+        methods = [m.strip() for m in mitigate.split(",") if m.strip()]
+        listed = read_pairs(existing([pairs])[0], root=root)
+        with output.progress_bar("fitting", unit="folds", enabled=current().show_progress) as bar:
+            mitigation = held_out_mitigations(
+                faces,
+                labels.columns[chosen],
+                listed,
+                root,
+                methods,
+                column=chosen,
+                predicted=labels.predicted,
+                progress=bar,
+            )
+        report = replace(report, mitigation=mitigation)
+    _report(report, as_json=as_json, out=out, plot=plot)
+
+
+@command(group, "fairness-fit")
+def eval_fairness_fit(
+    root: Annotated[Path, typer.Option(help="Folder tree root/<person>/<images>.")],
+    method: Annotated[
+        str, typer.Option(help="faircal-K (no labels), group-thresholds or centroid-BETA.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The adjuster .json to write.")],
+    groups: GroupsOpt = "predicted",
+    column: Annotated[
+        str | None, typer.Option(help="Grouping to fit on (default: the first).")
+    ] = None,
+    cache: CacheOpt = None,
+    embedder: EmbedderOpt = None,
+    accept: AcceptOpt = False,
+) -> None:
+    """Fit a fairness score adjuster on a labelled face set (use it with --fairness)."""
+    import json
+    import os
+
+    from faceprint.errors import UsageError
+    from faceprint.eval.fairness.heldout import fitter
+
+    fit = fitter(method)
+    _, faces, labels = _audited_faces(root, groups, embedder=embedder, accept=accept, cache=cache)
+    chosen = column or next(iter(labels.columns))
+    if chosen not in labels.columns:
+        raise UsageError(f"--column {chosen!r}: the groups have {list(labels.columns)}")
+    adjuster = fit(faces.vectors, list(faces.persons), list(labels.columns[chosen]), faces.model_id)
+    if adjuster is None:
+        raise UsageError("'none' fits nothing; choose a method")
+    proxy = " (predicted proxies)" if labels.predicted else ""
+    fitted_on = (
+        f"{root.resolve().parent.name}/{root.resolve().name}: {len(faces)} faces of {len(faces.identities)} identities; "
+        f"groups {chosen} from {labels.source}{proxy}"
+    )
+    data = {**adjuster.to_dict(), "fitted_on": fitted_on}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    partial.write_text(json.dumps(data, separators=(",", ":")) + "\n", "utf-8")
+    os.replace(partial, out)
+    output.line(f"wrote {out}: {adjuster.method} for {faces.model_id} ({fitted_on})")
