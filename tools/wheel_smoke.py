@@ -37,6 +37,9 @@ a = pipeline.primary_face(load_image({a!r}))
 b = pipeline.primary_face(load_image({b!r}))
 result = pipeline.verify(a, b)
 assert result.is_match, result
+from faceprint.config import PipelineConfig
+fair = FacePipeline.from_config(PipelineConfig(fairness="sface-gender-thresholds"), store=store)
+assert fair.verify(a, b).is_match  # the packaged score adjusters ship in the wheel
 print(f"core: verify similarity {{result.similarity:.3f}} (match), no extras installed")
 """
 
