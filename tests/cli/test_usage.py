@@ -161,3 +161,27 @@ def test_completion_lists_subcommands() -> None:
         [sys.executable, "-m", "faceprint"], env=env, capture_output=True, text=True, check=True
     )
     assert done.stdout.split() == ["export"]
+
+
+@pytest.mark.parametrize(
+    ("args", "variable", "expected"),
+    [
+        ([], "", None),
+        ([], "sface-gender-thresholds", "sface-gender-thresholds"),
+        (["--fairness", "mine.json"], "sface-faircal-20", "mine.json"),
+    ],
+)
+def test_serve_passes_the_fairness_adjuster_to_the_service(
+    tmp_path: Path, env, monkeypatch, args: list[str], variable: str, expected: str | None
+) -> None:
+    import faceprint.service.server as server
+
+    seen = []
+    monkeypatch.setattr(server, "serve", lambda settings, **kw: seen.append(settings))
+    result = CliRunner().invoke(
+        app,
+        ["serve", "--keys", str(tmp_path / "k.db"), *args],
+        env={**env, "FACEPRINT_FAIRNESS": variable},
+    )
+    assert result.exit_code == 0, result.output
+    assert seen[0].pipeline.fairness == expected

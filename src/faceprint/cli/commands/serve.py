@@ -9,7 +9,14 @@ import typer
 
 from faceprint.cli.context import current
 from faceprint.cli.errors import command
-from faceprint.cli.options import AcceptOpt, DetectorOpt, EmbedderOpt, GalleryOpt, KeysOpt
+from faceprint.cli.options import (
+    AcceptOpt,
+    DetectorOpt,
+    EmbedderOpt,
+    FairnessOpt,
+    GalleryOpt,
+    KeysOpt,
+)
 from faceprint.errors import UsageError
 
 
@@ -34,6 +41,7 @@ def serve(
     gallery: GalleryOpt = None,
     keys: KeysOpt = None,
     embedder: EmbedderOpt = None,
+    fairness: FairnessOpt = None,
     detector: DetectorOpt = "yunet",
     accept: AcceptOpt = False,
     max_request_mb: Annotated[
@@ -80,6 +88,7 @@ def serve(
             detector=detector,
             embedder=cli.embedder_for(gallery_path, embedder),
             device=cli.device or cli.env.device,
+            fairness=fairness or cli.env.fairness,
         ),
         "accept_licence": accept,
         "max_request_bytes": None if max_request_mb is None else int(max_request_mb * MIB),
