@@ -174,8 +174,9 @@ def test_completion_lists_subcommands() -> None:
 def test_serve_passes_the_fairness_adjuster_to_the_service(
     tmp_path: Path, env, monkeypatch, args: list[str], variable: str, expected: str | None
 ) -> None:
-    import faceprint.service.server as server
+    import importlib
 
+    server = importlib.import_module("faceprint.service.server")  # what serve imports
     seen = []
     monkeypatch.setattr(server, "serve", lambda settings, **kw: seen.append(settings))
     result = CliRunner().invoke(
