@@ -10,9 +10,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-from numpy.typing import NDArray
-
 from faceprint.backends.omz_attributes import OMZAttributes
 from faceprint.backends.protocols import Detector, Embedder, LandmarkRefiner, LivenessDetector
 from faceprint.backends.registry import (
@@ -31,8 +28,8 @@ from faceprint.core.degradation import assess_degradation
 from faceprint.core.quality import QualityPolicy, assess, with_degradation
 from faceprint.core.restoration import RestorationPolicy, detection_retries, restore_face
 from faceprint.core.score_adjust import ScoreAdjuster
-from faceprint.core.thresholds import identification_threshold, verification_threshold
-from faceprint.errors import ConfigError, ModelMismatchError, MultipleFacesError, NoFaceError
+from faceprint.decisions import Decisions
+from faceprint.errors import ConfigError, MultipleFacesError, NoFaceError
 from faceprint.models.card import Catalog, ModelCard, load_catalog
 from faceprint.models.runtime import resolve_device
 from faceprint.models.store import ModelStore
@@ -45,14 +42,12 @@ from faceprint.types import (
     ImageArray,
     Liveness,
     Quality,
-    Threshold,
-    Verification,
 )
 
 log = logging.getLogger(__name__)
 
 
-class FacePipeline:
+class FacePipeline(Decisions):
     """Find faces and map each to a unit embedding.
 
     Build one with :meth:`from_config` (real models through the store) or pass backends
@@ -142,15 +137,11 @@ class FacePipeline:
 
         adjuster = None
         if config.fairness:
-            if templates is not None:
-                raise ConfigError(
-                    "a fairness score adjuster is fitted on plain embeddings; it cannot "
-                    "re-score cancelable templates (drop the template key or the adjuster)"
-                )
-            from faceprint.models.adjusters import load_adjuster
+            from faceprint.models.adjusters import pipeline_adjuster
 
-            adjuster = load_adjuster(config.fairness, model_id=embedder.model_id)
-            log.info("fairness score adjuster: %s (%s)", config.fairness, adjuster.method)
+            adjuster = pipeline_adjuster(
+                config.fairness, model_id=embedder.model_id, templates=templates is not None
+            )
         return cls(
             detector=detector,
             embedder=embedder,
@@ -456,81 +447,3 @@ class FacePipeline:
     def primary_face(self, image: ImageArray, *, strict: bool = False) -> Face:
         """The embedded primary face. Raises as :meth:`primary_detection`."""
         return self._embed([(image, self.primary_detection(image, strict=strict))])[0]
-
-    # --- decisions -------------------------------------------------------------------
-
-    def similarity(self, a: Embedding, b: Embedding) -> float:
-        """Cosine similarity of two embeddings of the same model.
-
-        Raises:
-            ModelMismatchError: the embeddings come from different models.
-        """
-        if a.model_id != b.model_id or a.dimension != b.dimension:
-            raise ModelMismatchError(
-                f"cannot compare an embedding of {a.model_id!r} with one of {b.model_id!r}"
-            )
-        return float(np.clip(np.dot(a.vector, b.vector), -1.0, 1.0))
-
-    def score(self, a: Embedding, b: Embedding) -> float:
-        """The similarity a decision compares with its threshold: the cosine similarity,
-        or with a :attr:`score_adjuster` the adjusted one (on the same calibrated
-        scale, so thresholds keep their FMR).
-
-        Raises:
-            ModelMismatchError: the embeddings come from different models.
-        """
-        value = self.similarity(a, b)
-        if self.score_adjuster is None:
-            return value
-        return float(self.score_adjuster.pair_scores(a.vector[None, :], b.vector[None, :])[0])
-
-    def rescore(
-        self, probe: NDArray[np.float32], vectors: NDArray[np.float32]
-    ) -> NDArray[np.float64]:
-        """Adjusted similarities of one probe vector with each row of ``vectors`` (the
-        gallery's shortlist); the plain dot products without an adjuster."""
-        if self.score_adjuster is None:
-            return np.clip((vectors @ probe).astype(np.float64), -1.0, 1.0)
-        return np.asarray(self.score_adjuster.scores(probe[None, :], vectors)[0], dtype=np.float64)
-
-    def verification_threshold(
-        self, *, threshold: float | None = None, fmr: float | None = None
-    ) -> Threshold:
-        """The 1:1 threshold (explicit, or from an FMR; default FMR 1e-3)."""
-        return verification_threshold(self.calibration, similarity=threshold, fmr=fmr)
-
-    def identification_threshold(
-        self,
-        *,
-        gallery_size: int,
-        threshold: float | None = None,
-        fmr: float | None = None,
-        fpir: float | None = None,
-    ) -> Threshold:
-        """The open-set 1:N threshold for ``gallery_size`` templates (default FPIR 1 %)."""
-        return identification_threshold(
-            self.calibration,
-            gallery_size=gallery_size,
-            similarity=threshold,
-            fmr=fmr,
-            fpir=fpir,
-        )
-
-    def verify(
-        self,
-        a: Face | Embedding,
-        b: Face | Embedding,
-        *,
-        threshold: float | None = None,
-        fmr: float | None = None,
-    ) -> Verification:
-        """1:1 decision: are ``a`` and ``b`` the same person?
-
-        Returns the similarity, the threshold used (with the FMR it was calibrated at)
-        and the decision ``similarity >= threshold``.
-        """
-        ea = a.embedding if isinstance(a, Face) else a
-        eb = b.embedding if isinstance(b, Face) else b
-        value = self.score(ea, eb)
-        chosen = self.verification_threshold(threshold=threshold, fmr=fmr)
-        return Verification(similarity=value, threshold=chosen, is_match=value >= chosen.similarity)

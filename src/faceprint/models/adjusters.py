@@ -13,6 +13,7 @@ user's own fit, e.g. on a licensed demographic set); it has no catalog digest to
 from __future__ import annotations
 
 import json
+import logging
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -22,7 +23,9 @@ from faceprint.core.score_adjust import ScoreAdjuster, adjuster_from_dict
 from faceprint.errors import ChecksumMismatchError, ConfigError, ModelMismatchError
 from faceprint.models.digests import sha256_file
 
-__all__ = ["AdjusterCard", "adjuster_cards", "load_adjuster"]
+log = logging.getLogger(__name__)
+
+__all__ = ["AdjusterCard", "adjuster_cards", "load_adjuster", "pipeline_adjuster"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,4 +123,21 @@ def load_adjuster(spec: str, *, model_id: str) -> ScoreAdjuster:
         raise ModelMismatchError(
             f"score adjuster {spec!r} adjusts {adjuster.model_id!r} scores, not {model_id!r}"
         )
+    return adjuster
+
+
+def pipeline_adjuster(spec: str, *, model_id: str, templates: bool) -> ScoreAdjuster:
+    """The adjuster a pipeline matches with (:func:`load_adjuster`), logged.
+
+    Raises:
+        ConfigError: as :func:`load_adjuster`, or ``templates`` (cancelable templates
+            cannot be re-scored by an adjuster fitted on plain embeddings).
+    """
+    if templates:
+        raise ConfigError(
+            "a fairness score adjuster is fitted on plain embeddings; it cannot re-score "
+            "cancelable templates (drop the template key or the adjuster)"
+        )
+    adjuster = load_adjuster(spec, model_id=model_id)
+    log.info("fairness score adjuster: %s (%s)", spec, adjuster.method)
     return adjuster

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from faceprint.eval.fairness.audit import FairnessReport
+    from faceprint.eval.fairness.report import FairnessReport
 
 __all__ = ["plot_fairness"]
 
