@@ -328,6 +328,20 @@ def _audited_faces(
     return pipeline, faces, labels
 
 
+def _column(labels: Any, column: str | None) -> str:
+    """The grouping ``--column`` names (default: the first).
+
+    Raises:
+        UsageError: the groups have no such column.
+    """
+    from faceprint.errors import UsageError
+
+    chosen = column or next(iter(labels.columns))
+    if chosen not in labels.columns:
+        raise UsageError(f"--column {chosen!r}: the groups have {list(labels.columns)}")
+    return str(chosen)
+
+
 @command(group, "fairness")
 def eval_fairness(
     root: Annotated[Path, typer.Option(help="Folder tree root/<person>/<images>.")],
@@ -388,9 +402,7 @@ def eval_fairness(
         from faceprint.eval.datasets import read_pairs
         from faceprint.eval.fairness.heldout import held_out_mitigations
 
-        chosen = column or next(iter(labels.columns))
-        if chosen not in labels.columns:
-            raise UsageError(f"--column {chosen!r}: the groups have {list(labels.columns)}")
+        chosen = _column(labels, column)
         methods = [m.strip() for m in mitigate.split(",") if m.strip()]
         listed = read_pairs(existing([pairs])[0], root=root)
         with output.progress_bar("fitting", unit="folds", enabled=current().show_progress) as bar:
@@ -432,9 +444,7 @@ def eval_fairness_fit(
 
     fit = fitter(method)
     _, faces, labels = _audited_faces(root, groups, embedder=embedder, accept=accept, cache=cache)
-    chosen = column or next(iter(labels.columns))
-    if chosen not in labels.columns:
-        raise UsageError(f"--column {chosen!r}: the groups have {list(labels.columns)}")
+    chosen = _column(labels, column)
     adjuster = fit(faces.vectors, list(faces.persons), list(labels.columns[chosen]), faces.model_id)
     if adjuster is None:
         raise UsageError("'none' fits nothing; choose a method")

@@ -51,13 +51,6 @@ class GroupLabels:
     predicted: bool
     source: str
 
-    def counts(self) -> dict[str, dict[str, int]]:
-        """Faces per group of each column (unknown not counted)."""
-        return {
-            name: dict(sorted(Counter(v for v in labels if v).items()))
-            for name, labels in self.columns.items()
-        }
-
 
 def predicted_groups(faces: AuditSet) -> GroupLabels:
     """Person-level proxies: majority predicted gender, band of the median age."""
