@@ -8,7 +8,7 @@ export FACEPRINT_HOME ?= $(abspath .faceprint-home)
 export FACEPRINT_OFFLINE ?= 1
 export FACEPRINT_SHARED ?= $(SHARED)
 
-.PHONY: audit install demo test unit lint typecheck test-tools wheel-check serve eval-lfw bench bench-peer bench-security bench-service bench-video bench-attributes bench-fairness bench-privacy bench-robustness eval-robustness clean
+.PHONY: audit install demo test unit lint typecheck test-tools wheel-check serve eval-lfw bench bench-peer bench-security bench-service bench-video bench-attributes bench-fairness bench-cluster bench-privacy bench-robustness eval-robustness clean
 
 $(BIN)/faceprint: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -102,6 +102,12 @@ bench-attributes: install  ## gender accuracy on LFW against first-name-derived 
 bench-fairness: install  ## per-group error audit on LFW, held-out mitigations, matching speed with each adjuster
 	$(BIN)/python -m pip install --quiet gender-guesser  # GPL-3.0: benchmark-only, never a dependency
 	$(BIN)/python benchmarks/fairness_lfw.py
+
+bench-cluster: install  ## face clustering on LFW: faceprint eval cluster vs dlib's Chinese Whispers on face_recognition encodings
+	$(BIN)/python -m pip install --quiet dlib-bin face_recognition_models "setuptools<81"  # benchmark-only; the peer needs pkg_resources
+	$(BIN)/python -m pip install --quiet --no-deps face_recognition
+	$(BIN)/python benchmarks/cluster_peer.py
+	$(BIN)/python benchmarks/cluster_lfw.py
 
 clean:
 	rm -rf $(VENV) .faceprint-home .demo-gallery.db .pytest_cache .mypy_cache .ruff_cache

@@ -169,6 +169,28 @@ class WrongKeyError(FaceprintError, PermissionError):
     code = "wrong_key"
 
 
+# --- people (photo clustering) ------------------------------------------------------
+
+
+class PeopleError(FaceprintError):
+    """Base class for errors of a clustering folder (``faceprint cluster``)."""
+
+    code = "people_error"
+
+
+class UnknownClusterError(PeopleError, LookupError):
+    """A cluster or face id named in a review command does not exist."""
+
+    code = "unknown_cluster"
+
+
+class PeopleStoreError(PeopleError, RuntimeError):
+    """The clustering folder's database is not a faceprint one, is damaged, or was made
+    with another embedding model."""
+
+    code = "people_store_error"
+
+
 # --- gallery -----------------------------------------------------------------------
 
 

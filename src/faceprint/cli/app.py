@@ -142,6 +142,7 @@ COMMANDS: dict[str, str] = {
     "video": "video",
     "privacy": "privacy",
     "audit": "audit",
+    "cluster": "cluster",
 }
 """Top-level command → the module of :mod:`faceprint.cli.commands` that registers it."""
 

@@ -32,6 +32,7 @@ EXIT_CODES: dict[type[errors.FaceprintError], int] = {
     errors.MultipleFacesError: 4,
     errors.ModelError: 5,
     errors.GalleryError: 6,
+    errors.PeopleError: 6,
     errors.WrongKeyError: 6,
     errors.CalibrationError: 7,
     errors.DatasetError: 7,

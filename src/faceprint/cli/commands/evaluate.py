@@ -24,6 +24,9 @@ PairsOpt = Annotated[Path, typer.Option(help="pairs.txt (View 2).")]
 
 
 def register(app: typer.Typer) -> None:
+    from faceprint.cli.commands import evaluate_cluster
+
+    evaluate_cluster.register(group)  # eval cluster
     app.add_typer(group, name="eval")
 
 
