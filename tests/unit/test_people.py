@@ -196,3 +196,65 @@ def test_store_refuses_other_models_and_foreign_files(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(PeopleStoreError, match="not a faceprint clustering database"):
         PeopleStore.open(other)
+
+
+class _FailingEmbedder:
+    """A fake embedder that fails on its ``fail_on``-th call (a run killed half-way)."""
+
+    def __init__(self, fail_on: int) -> None:
+        from faceprint.testing import FakeEmbedder
+
+        self._inner = FakeEmbedder()
+        self.model_id = self._inner.model_id
+        self.dimension = self._inner.dimension
+        self.calls = 0
+        self._fail_on = fail_on
+
+    def embed(self, faces):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        if self.calls == self._fail_on:
+            raise RuntimeError("killed")
+        return self._inner.embed(faces)
+
+
+def test_ingest_is_incremental_resumable_and_embeds_duplicates_once(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from faceprint.people import ingest
+    from faceprint.pipeline import FacePipeline
+    from faceprint.testing import FakeDetector, fake_image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(6):
+        colour = (40 * i + 20, 255 - 30 * i, 90)
+        Image.fromarray(fake_image((colour, (20, 20, 80, 90)))).save(photos / f"{i}.png")
+    (photos / "copy.png").write_bytes((photos / "0.png").read_bytes())
+    (photos / "bad.jpg").write_bytes(b"\xff\xd8 broken")
+
+    from faceprint.types import Attributes
+
+    class FrontalFaces:
+        """Head pose 0 for every face (the quality gate asks for it)."""
+
+        def estimate_batch(self, items):  # type: ignore[no-untyped-def]
+            attrs = Attributes(30.0, "female", 0.9, "neutral", (("neutral", 1.0),), 0.0, 0.0, 0.0)
+            return [[attrs for _ in dets] for _, dets in items]
+
+    def pipeline(fail_on: int = 0) -> FacePipeline:
+        return FacePipeline(
+            detector=FakeDetector(),
+            embedder=_FailingEmbedder(fail_on),
+            attributes=FrontalFaces,  # type: ignore[arg-type]
+        )
+
+    store = PeopleStore.open(tmp_path / "people", model_id="fake")
+    with pytest.raises(RuntimeError, match="killed"):
+        ingest(pipeline(fail_on=2), store, [photos], batch_size=2)
+    assert store.counts()["faces"] == 2  # the first batch was committed
+    done = ingest(pipeline(), store, [photos], batch_size=2)
+    assert done.known_images == 3 and done.new_images == 4 and done.unreadable == 1  # + the copy
+    assert store.counts() == {"images": 6, "unreadable": 1, "no_face": 0, "faces": 6}
+    again = ingest(pipeline(), store, [photos], batch_size=2)
+    assert again.new_images == 0 and again.unreadable == 0 and again.known_images == 8
+    assert store.thumb(1) is not None and store.thumb(1)[:2] == b"\xff\xd8"

@@ -60,6 +60,21 @@ EXTRAS = {
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+EXIT_BROKEN_PIPE = 141
+"""128 + SIGPIPE, what a shell reports for a writer whose reader closed the pipe."""
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    import os
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
 
 def exit_code_for(exc: BaseException) -> int:
     """The exit code for an exception (70 for anything that is not a FaceprintError)."""
@@ -121,6 +136,10 @@ def command(app: typer.Typer, name: str | None = None, **kwargs: Any) -> Callabl
             except KeyboardInterrupt:
                 _say("interrupted", "interrupted", as_json=as_json)
                 raise typer.Exit(EXIT_INTERRUPTED) from None
+            except BrokenPipeError:
+                # the reader went away (`… | head`): stop quietly, as Unix tools do
+                _silence_stdout()
+                raise typer.Exit(EXIT_BROKEN_PIPE) from None
             except Exception as exc:
                 raise fail(exc, as_json=as_json) from None
 
