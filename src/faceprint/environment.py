@@ -76,6 +76,11 @@ VARIABLES: tuple[Variable, ...] = (
         "service: security events as JSON lines (default: `audit.jsonl` beside the keys file)",
     ),
     Variable(
+        "FACEPRINT_PEOPLE",
+        "service: the clustering folder (`faceprint cluster … --out DIR`) its People page "
+        "reviews; default for `faceprint serve --people` (none)",
+    ),
+    Variable(
         "FACEPRINT_SERVICE_VERIFY_PRESET",
         "service: 1:1 threshold preset, `default` (FMR 1e-3) or `high-security` (FMR 1e-5)",
     ),
@@ -126,6 +131,7 @@ class Environment:
     service_hill_climb: bool | None = None
     service_audit_log: Path | None = None
     service_verify_preset: str | None = None
+    people: Path | None = None
     template_key: str | None = None
     template_tenant: str | None = None
     fairness: str | None = None
@@ -198,6 +204,7 @@ class Environment:
             else _flag(env, "FACEPRINT_SERVICE_HILL_CLIMB"),
             service_audit_log=path("FACEPRINT_SERVICE_AUDIT_LOG"),
             service_verify_preset=(text("FACEPRINT_SERVICE_VERIFY_PRESET") or "").lower() or None,
+            people=path("FACEPRINT_PEOPLE"),
             template_key=text("FACEPRINT_TEMPLATE_KEY"),
             template_tenant=text("FACEPRINT_TEMPLATE_TENANT"),
             fairness=text("FACEPRINT_FAIRNESS"),

@@ -6,180 +6,54 @@ from the sample photos, search a group photo and read the names off the page.
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
-from tests.shared_paths import MODELS, SAMPLES
+from tests.service.browser import (
+    launch,
+    playwright_or_skip,
+    running_server,
+    screenshot_path,
+    server_env,
+    wait_for,
+)
+from tests.shared_paths import SAMPLES
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-REPO = Path(__file__).resolve().parents[2]
 KNOWN = SAMPLES / "known"
 GROUP = SAMPLES / "groups" / "two_people.jpg"
 PEOPLE = ("barack_obama", "joe_biden")
-SERVER_START_TIMEOUT_S = 60.0
 STEP_TIMEOUT_MS = 120_000  # the first enrollment loads the models on a CPU
-
-
-def _faceprint() -> list[str]:
-    """The `faceprint` console script, as the installed entry point runs it."""
-    script = Path(sys.executable).with_name("faceprint")
-    if script.is_file():
-        return [str(script)]
-    return [sys.executable, "-c", "from faceprint.cli.main import main; main()"]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _images(person: str) -> list[Path]:
     return sorted(p for p in (KNOWN / person).iterdir() if p.is_file())
 
 
-def _tail(path: Path, n: int = 4000) -> str:
-    try:
-        return path.read_text(errors="replace")[-n:]
-    except OSError:
-        return "(no server log)"
-
-
 @pytest.fixture()
 def sync_playwright():
-    if not CHROMIUM.is_file():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as e:
-        pytest.skip(f"playwright is not importable: {e}")
+    found = playwright_or_skip()
     if not GROUP.is_file() or not all((KNOWN / p).is_dir() for p in PEOPLE):
         pytest.skip(f"sample faces not found under {SAMPLES}")
-    return sync_playwright
+    return found
 
 
 @pytest.fixture()
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("FACEPRINT_MODEL_MIRROR", str(MODELS))
-    env.setdefault("FACEPRINT_OFFLINE", "1")
-    env.setdefault("FACEPRINT_HOME", str(tmp_path_factory.getbasetemp() / "e2e-home"))
-    env.pop("FACEPRINT_GALLERY", None)
-    return env
+    return server_env(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture()
 def server(tmp_path: Path, env: dict[str, str], sync_playwright):
-    """A `faceprint serve` on a free port with one `*:write` key; yields (base url, key)."""
-    gallery = tmp_path / "gallery.db"
-    keys = tmp_path / "keys.db"
-    created = subprocess.run(
-        [
-            *_faceprint(),
-            "keys",
-            "create",
-            "e2e",
-            "--scope",
-            "*:write",
-            "--keys",
-            str(keys),
-            "--json",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert created.returncode == 0, f"keys create failed:\n{created.stdout}\n{created.stderr}"
-    token = json.loads(created.stdout)["token"]
-    assert token.startswith("fp_")
-
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                *_faceprint(),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--gallery",
-                str(gallery),
-                "--keys",
-                str(keys),
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"faceprint serve exited with {proc.returncode}:\n{_tail(log)}")
-            try:
-                with urllib.request.urlopen(f"{base}/v1/health", timeout=2) as r:
-                    health = json.load(r)
-                if health.get("status") == "ok":
-                    break
-            except (urllib.error.URLError, OSError, ValueError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"faceprint serve not ready after {SERVER_START_TIMEOUT_S} s:\n{_tail(log)}"
-                )
-            time.sleep(0.25)
-        yield base, token, log
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+    """A `faceprint serve` on a free port with one `*:write` key; yields (base url, key,
+    log)."""
+    with running_server(tmp_path, env, ["--gallery", str(tmp_path / "gallery.db")]) as running:
+        yield running
 
 
 def _wait(page, condition_js: str, what: str, log: Path) -> None:
-    """Wait until ``condition_js`` holds or the page's status area shows an error."""
-    page.wait_for_function(
-        f"() => document.querySelector('#status.status-error') !== null || ({condition_js})",
-        timeout=STEP_TIMEOUT_MS,
-    )
-    status = page.locator("#status")
-    if "status-error" in (status.get_attribute("class") or ""):
-        pytest.fail(f"the page showed an error while {what}: {status.text_content()}\n{_tail(log)}")
-
-
-def _screenshot_path(tmp_path: Path) -> Path:
-    if os.environ.get("FACEPRINT_SAVE_SCREENSHOT") == "1":
-        path = REPO / "docs" / "screenshots" / "service-search.png"
-    else:
-        path = tmp_path / "service-search.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+    wait_for(page, condition_js, what, log, timeout_ms=STEP_TIMEOUT_MS)
 
 
 def test_enroll_and_search_in_the_browser(server, sync_playwright, tmp_path: Path) -> None:
@@ -188,9 +62,7 @@ def test_enroll_and_search_in_the_browser(server, sync_playwright, tmp_path: Pat
     dialogs: list[str] = []
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
+        browser = launch(pw)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("pageerror", lambda e: page_errors.append(str(e)))
@@ -275,7 +147,9 @@ def test_enroll_and_search_in_the_browser(server, sync_playwright, tmp_path: Pat
             )
             assert 0 < canvas[0] <= 720 and canvas[1] > 0, canvas
 
-            page.screenshot(path=str(_screenshot_path(tmp_path)), full_page=True)
+            page.screenshot(
+                path=str(screenshot_path(tmp_path, "service-search.png")), full_page=True
+            )
 
             # A wrong key: the service's error is shown and the page asks for a key.
             page.fill("#api-key", "fp_nosuchkey_0000")

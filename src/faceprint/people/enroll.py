@@ -8,7 +8,7 @@ skipped, so a run killed between the two databases' writes does not duplicate.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from faceprint.errors import UsageError
@@ -35,8 +35,12 @@ def enroll_clusters(
     *,
     clusters: Sequence[int] | None = None,
     collection: str = "default",
+    source: Callable[[str], str] | None = None,
 ) -> list[EnrolledCluster]:
     """Add the faces of named clusters (all, or ``clusters``) to ``gallery``.
+
+    ``source`` maps a photo's stored path to the source text the gallery records
+    (default: the path itself; the service passes one that hides server paths).
 
     Raises:
         UsageError: a chosen cluster has no name, or no cluster is named.
@@ -54,7 +58,7 @@ def enroll_clusters(
     chosen = list_clusters(store, ids=None if clusters is None else set(clusters))
     chosen = [c for c in chosen if c.name is not None]
     if not chosen:
-        raise UsageError("no cluster is named yet; name one with `faceprint cluster name`")
+        raise UsageError("no cluster is named yet; name a cluster first")
     key = gallery.path
     out = []
     for cluster in chosen:
@@ -66,7 +70,7 @@ def enroll_clusters(
         records = [
             FaceRecord(
                 embedding=Embedding(vectors[m.face_id], model),
-                source=m.path,
+                source=m.path if source is None else source(m.path),
                 source_sha256=m.sha256,
                 bbox_xyxy=m.box,
             )

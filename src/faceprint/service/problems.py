@@ -63,6 +63,10 @@ STATUS_BY_CLASS: dict[type[errors.FaceprintError], int] = {
     errors.NotFoundError: 404,
     errors.AlreadyExistsError: 409,
     errors.GalleryCorruptError: 500,
+    # the People page's clustering folder
+    errors.PeopleError: 500,
+    errors.UnknownClusterError: 404,
+    errors.PeopleStoreError: 500,
     # evaluation and video run on the server's own data, never on a request's
     errors.DatasetError: 500,
     errors.AuditError: 500,

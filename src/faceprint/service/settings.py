@@ -56,6 +56,10 @@ class ServiceSettings:
             the keys file).
         verify_preset: the 1:1 threshold when a request names none
             (:data:`faceprint.core.thresholds.VERIFY_PRESETS`).
+        people: the clustering folder (``faceprint cluster … --out DIR``,
+            :mod:`faceprint.people`) the ``/v1/people`` routes and the web page's People
+            tab review and enroll from (``FACEPRINT_PEOPLE``; ``None``: those routes
+            answer 404 until the service is started with one).
     """
 
     gallery_path: Path
@@ -80,6 +84,7 @@ class ServiceSettings:
     throttle_seconds: float = 86_400.0
     audit_log: Path | None = None
     verify_preset: str = "default"
+    people: Path | None = None
 
     def __post_init__(self) -> None:
         if self.max_request_bytes < 1024:
@@ -171,6 +176,8 @@ class ServiceSettings:
             values["audit_log"] = env.service_audit_log
         if env.service_verify_preset:
             values["verify_preset"] = env.service_verify_preset
+        if env.people is not None:
+            values["people"] = env.people
         if env.fairness:
             values["pipeline"] = PipelineConfig(fairness=env.fairness)
         if env.template_tenant and not env.template_key:

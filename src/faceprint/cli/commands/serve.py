@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -72,6 +73,16 @@ def serve(
     access_log: Annotated[
         bool, typer.Option("--access-log/--no-access-log", help="Log every request line.")
     ] = False,
+    people: Annotated[
+        Path | None,
+        typer.Option(
+            "--people",
+            metavar="DIR",
+            file_okay=False,
+            help="A clustering folder (`faceprint cluster PHOTOS --out DIR`) to review, name "
+            "and enroll on the web page's People tab (default: $FACEPRINT_PEOPLE).",
+        ),
+    ] = None,
 ) -> None:
     """Run the REST service and its web page (http://HOST:PORT/, API docs at /docs)."""
     from faceprint.config import PipelineConfig
@@ -97,6 +108,7 @@ def serve(
         "inference_threads": threads if threads is not None else cli.threads,
         "enroll_quality": enroll_quality,
         "gallery_key": cli.gallery_key(),  # --gallery-key, else $FACEPRINT_GALLERY_KEY
+        "people": people,  # else $FACEPRINT_PEOPLE
     }
     settings = ServiceSettings.from_env(cli.env, **overrides)
     if decimals is not None:

@@ -470,6 +470,481 @@
     );
   }
 
+  // ---------------------------------------------------------------- tabs
+
+  const TAB_STORAGE = "faceprint.tab";
+  const tabs = {
+    gallery: { tab: $("tab-gallery"), panel: $("panel-gallery") },
+    people: { tab: $("tab-people"), panel: $("panel-people") },
+  };
+  const TAB_ORDER = ["gallery", "people"];
+  let activeTab = "gallery";
+
+  function showTab(name, focus) {
+    if (!tabs[name]) name = "gallery";
+    activeTab = name;
+    for (const key of TAB_ORDER) {
+      const on = key === name;
+      tabs[key].tab.setAttribute("aria-selected", on ? "true" : "false");
+      tabs[key].tab.tabIndex = on ? 0 : -1;
+      tabs[key].panel.hidden = !on;
+    }
+    if (focus) tabs[name].tab.focus();
+    try {
+      sessionStorage.setItem(TAB_STORAGE, name);
+    } catch (_e) {
+      /* ignore */
+    }
+    if (name === "people") {
+      if (!el.peopleCollection.dataset.touched) {
+        el.peopleCollection.value = selectedCollection() || "default";
+      }
+      if (!people.loaded && currentKey()) {
+        guarded(el.peopleReload, "Loading clusters…", async () => {
+          const data = await loadPeople();
+          setStatus(peopleSummary(data), "ok");
+        });
+      }
+    }
+  }
+
+  for (const key of TAB_ORDER) {
+    tabs[key].tab.addEventListener("click", () => showTab(key, false));
+    tabs[key].tab.addEventListener("keydown", (ev) => {
+      const i = TAB_ORDER.indexOf(key);
+      let next = null;
+      if (ev.key === "ArrowRight") next = TAB_ORDER[(i + 1) % TAB_ORDER.length];
+      else if (ev.key === "ArrowLeft") next = TAB_ORDER[(i - 1 + TAB_ORDER.length) % TAB_ORDER.length];
+      else if (ev.key === "Home") next = TAB_ORDER[0];
+      else if (ev.key === "End") next = TAB_ORDER[TAB_ORDER.length - 1];
+      if (next) {
+        ev.preventDefault();
+        showTab(next, true);
+      }
+    });
+  }
+
+  // ---------------------------------------------------------------- people
+
+  const THUMB_CONCURRENCY = 4;
+  const people = {
+    loaded: false,
+    clusters: [],
+    selected: new Set(), // cluster ids picked for a merge
+    expanded: new Set(), // cluster ids whose faces are shown
+    faces: new Map(), // cluster id -> Set of face ids picked for a split or removal
+    thumbs: new Map(), // face id -> Promise of an object URL
+  };
+  Object.assign(el, {
+    peopleReload: $("people-reload"),
+    peopleSingletons: $("people-singletons"),
+    peopleMerge: $("people-merge"),
+    peopleCollection: $("people-collection"),
+    peopleEnroll: $("people-enroll"),
+    peopleMessage: $("people-message"),
+    peopleSummary: $("people-summary"),
+    peopleEnrollResult: $("people-enroll-result"),
+    peopleClusters: $("people-clusters"),
+  });
+
+  // Thumbnails need the key, so they are fetched (a few at a time, retrying when rate
+  // limited) and shown as object URLs; each face is fetched once per key.
+  const thumbQueue = [];
+  let thumbsActive = 0;
+
+  function pumpThumbs() {
+    while (thumbsActive < THUMB_CONCURRENCY && thumbQueue.length) {
+      const job = thumbQueue.shift();
+      thumbsActive += 1;
+      job().finally(() => {
+        thumbsActive -= 1;
+        pumpThumbs();
+      });
+    }
+  }
+
+  function queued(fn) {
+    return new Promise((resolve, reject) => {
+      thumbQueue.push(() => fn().then(resolve, reject));
+      pumpThumbs();
+    });
+  }
+
+  async function fetchThumb(faceId, attempt) {
+    const headers = {};
+    const key = currentKey();
+    if (key) headers["Authorization"] = "Bearer " + key;
+    const res = await fetch("/v1/people/faces/" + enc(faceId) + "/thumbnail", { headers: headers });
+    if (res.status === 429 && attempt < 4) {
+      const wait = Math.min(10, Number(res.headers.get("retry-after")) || 1);
+      await new Promise((r) => setTimeout(r, wait * 1000));
+      return fetchThumb(faceId, attempt + 1);
+    }
+    if (!res.ok) throw await parseError(res);
+    return URL.createObjectURL(await res.blob());
+  }
+
+  function thumbUrl(faceId) {
+    let url = people.thumbs.get(faceId);
+    if (!url) {
+      url = queued(() => fetchThumb(faceId, 0));
+      url.catch(() => people.thumbs.delete(faceId)); // try again on the next render
+      people.thumbs.set(faceId, url);
+    }
+    return url;
+  }
+
+  function forgetThumbs() {
+    for (const url of people.thumbs.values()) {
+      url.then((u) => URL.revokeObjectURL(u)).catch(() => {});
+    }
+    people.thumbs.clear();
+  }
+
+  function loadThumb(img) {
+    const faceId = Number(img.dataset.faceId);
+    thumbUrl(faceId)
+      .then((url) => {
+        img.src = url;
+        img.classList.remove("thumb-missing");
+      })
+      .catch(() => {
+        img.classList.add("thumb-missing");
+      });
+  }
+
+  const thumbObserver =
+    "IntersectionObserver" in window
+      ? new IntersectionObserver(
+          (entries) => {
+            for (const entry of entries) {
+              if (entry.isIntersecting) {
+                thumbObserver.unobserve(entry.target);
+                loadThumb(entry.target);
+              }
+            }
+          },
+          { rootMargin: "200px" }
+        )
+      : null;
+
+  function thumb(faceId, alt, cls) {
+    const img = document.createElement("img");
+    img.className = "thumb " + (cls || "");
+    img.width = 112;
+    img.height = 112;
+    img.alt = alt;
+    img.dataset.faceId = String(faceId);
+    if (thumbObserver) thumbObserver.observe(img);
+    else loadThumb(img);
+    return img;
+  }
+
+  function peopleSummary(data) {
+    const hidden = el.peopleSingletons.checked ? 0 : data.singletons;
+    return (
+      plural(data.total, "cluster") + " of " + plural(data.faces, "face") + " in " +
+      plural(data.images, "photo") + ", " + data.named + " named" +
+      (hidden ? " (" + plural(hidden, "single face") + " hidden)" : "")
+    );
+  }
+
+  function peopleMessage(text) {
+    el.peopleMessage.textContent = text || "";
+    el.peopleMessage.hidden = !text;
+  }
+
+  async function loadPeople() {
+    const query = el.peopleSingletons.checked ? "?singletons=true" : "";
+    let data;
+    try {
+      data = await api("GET", "/v1/people/clusters" + query);
+    } catch (err) {
+      people.loaded = false;
+      people.clusters = [];
+      clear(el.peopleClusters);
+      el.peopleSummary.textContent = "";
+      peopleMessage(err.message || String(err));
+      updatePeopleButtons();
+      throw err;
+    }
+    people.loaded = true;
+    people.clusters = data.clusters || [];
+    const ids = new Set(people.clusters.map((c) => c.id));
+    for (const set of [people.selected, people.expanded]) {
+      for (const id of Array.from(set)) if (!ids.has(id)) set.delete(id);
+    }
+    people.faces.clear();
+    el.peopleSummary.textContent = peopleSummary(data);
+    peopleMessage(
+      people.clusters.length ? "" : "No clusters yet: cluster some photos with `faceprint cluster`."
+    );
+    renderClusters();
+    return data;
+  }
+
+  function renderClusters() {
+    clear(el.peopleClusters);
+    for (const c of people.clusters) el.peopleClusters.appendChild(clusterCard(c));
+    updatePeopleButtons();
+  }
+
+  function updatePeopleButtons() {
+    const n = people.selected.size;
+    el.peopleMerge.disabled = n < 2;
+    el.peopleMerge.textContent = n ? "Merge selected (" + n + ")" : "Merge selected";
+  }
+
+  function clusterLabel(c) {
+    return c.name ? c.name + " (#" + c.id + ")" : "cluster #" + c.id;
+  }
+
+  function clusterCard(c) {
+    const expanded = people.expanded.has(c.id);
+    const li = document.createElement("li");
+    li.className = "cluster-card" + (expanded ? " expanded" : "") + (c.name ? " named" : "");
+    li.dataset.clusterId = String(c.id);
+    if (people.selected.has(c.id)) li.classList.add("selected");
+
+    const top = document.createElement("div");
+    top.className = "cluster-top";
+    const facesId = "cluster-" + c.id + "-faces";
+    const toggle = document.createElement("button");
+    toggle.type = "button";
+    toggle.className = "cluster-toggle";
+    toggle.setAttribute("aria-expanded", expanded ? "true" : "false");
+    toggle.setAttribute("aria-controls", facesId);
+    const rep = c.members.find((m) => m.face_id === c.representative) || c.members[0];
+    toggle.appendChild(
+      thumb(c.representative, "Representative face of " + clusterLabel(c) + (rep ? ", " + rep.photo : ""))
+    );
+    const toggleText = document.createElement("span");
+    toggleText.className = "toggle-text";
+    toggleText.textContent = expanded ? "Hide faces" : "Show " + plural(c.size, "face");
+    toggle.appendChild(toggleText);
+
+    const info = document.createElement("div");
+    info.className = "cluster-info";
+    const name = document.createElement("div");
+    name.className = "cluster-name" + (c.name ? "" : " unnamed");
+    name.textContent = c.name || "unnamed";
+    const meta = document.createElement("div");
+    meta.className = "muted";
+    const low = c.members.filter((m) => m.reasons.length).length;
+    meta.textContent =
+      "#" + c.id + " · " + plural(c.size, "face") + (c.reviewed ? " · reviewed" : "") +
+      (low ? " · " + low + " low-quality" : "");
+    const pick = document.createElement("label");
+    pick.className = "check";
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.className = "cluster-select";
+    box.checked = people.selected.has(c.id);
+    box.setAttribute("aria-label", "Select " + clusterLabel(c) + " for merging");
+    box.addEventListener("change", () => {
+      if (box.checked) people.selected.add(c.id);
+      else people.selected.delete(c.id);
+      li.classList.toggle("selected", box.checked);
+      updatePeopleButtons();
+    });
+    pick.append(box, document.createTextNode(" Select"));
+    info.append(name, meta, pick);
+    top.append(toggle, info);
+
+    const form = document.createElement("form");
+    form.className = "row cluster-name-form";
+    const inputId = "cluster-" + c.id + "-name";
+    const label = document.createElement("label");
+    label.className = "sr-only";
+    label.htmlFor = inputId;
+    label.textContent = "Name for " + clusterLabel(c);
+    const input = document.createElement("input");
+    input.type = "text";
+    input.id = inputId;
+    input.className = "cluster-name-input";
+    input.placeholder = "person's name";
+    input.spellcheck = false;
+    input.maxLength = 128;
+    input.value = c.name || "";
+    const nameButton = document.createElement("button");
+    nameButton.type = "submit";
+    nameButton.className = "cluster-name-button";
+    nameButton.textContent = "Name";
+    form.append(label, input, nameButton);
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      guarded(nameButton, "Naming " + clusterLabel(c) + "…", () => nameCluster(c, input.value));
+    });
+    if (c.name) {
+      const unname = document.createElement("button");
+      unname.type = "button";
+      unname.className = "cluster-unname";
+      unname.textContent = "Unname";
+      unname.title = "Forget the name of " + clusterLabel(c);
+      unname.addEventListener("click", () =>
+        guarded(unname, "Unnaming " + clusterLabel(c) + "…", () => unnameCluster(c))
+      );
+      form.appendChild(unname);
+    }
+
+    const facesBox = document.createElement("div");
+    facesBox.id = facesId;
+    facesBox.className = "cluster-faces";
+    facesBox.hidden = !expanded;
+    const list = document.createElement("ul");
+    list.className = "faces";
+    list.setAttribute("aria-label", "Faces of " + clusterLabel(c));
+    const picked = new Set();
+    people.faces.set(c.id, picked);
+    const split = document.createElement("button");
+    split.type = "button";
+    split.className = "face-split";
+    split.textContent = "Split off selected";
+    split.disabled = true;
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "face-remove danger";
+    remove.textContent = "Remove selected";
+    remove.disabled = true;
+    for (const m of c.members) {
+      const item = document.createElement("li");
+      item.className = "face" + (m.reasons.length ? " low" : "");
+      item.dataset.faceId = String(m.face_id);
+      item.dataset.photo = m.photo;
+      const faceLabel = document.createElement("label");
+      const check = document.createElement("input");
+      check.type = "checkbox";
+      check.className = "face-select";
+      check.setAttribute("aria-label", "Select face " + m.face_id + " (" + m.photo + ")");
+      check.addEventListener("change", () => {
+        if (check.checked) picked.add(m.face_id);
+        else picked.delete(m.face_id);
+        item.classList.toggle("selected", check.checked);
+        split.disabled = remove.disabled = picked.size === 0;
+      });
+      const caption = document.createElement("span");
+      caption.className = "face-caption";
+      caption.textContent = m.photo.split("/").pop();
+      caption.title = m.photo + " (" + m.how + ")";
+      const score = document.createElement("span");
+      score.className = "face-caption";
+      score.textContent =
+        "similarity " + fmt(m.similarity) + (m.reasons.length ? " · " + m.reasons.join(", ") : "");
+      faceLabel.append(
+        check,
+        thumb(m.face_id, "Face " + m.face_id + " from " + m.photo, "small"),
+        caption,
+        score
+      );
+      item.appendChild(faceLabel);
+      list.appendChild(item);
+    }
+    split.addEventListener("click", () =>
+      guarded(split, "Splitting " + clusterLabel(c) + "…", () => splitFaces(c, Array.from(picked)))
+    );
+    remove.addEventListener("click", () =>
+      guarded(remove, "Removing faces from " + clusterLabel(c) + "…", () =>
+        removeFaces(c, Array.from(picked))
+      )
+    );
+    const actions = document.createElement("div");
+    actions.className = "row face-actions";
+    actions.append(split, remove);
+    facesBox.append(list, actions);
+
+    toggle.addEventListener("click", () => {
+      const open = !people.expanded.has(c.id);
+      if (open) people.expanded.add(c.id);
+      else people.expanded.delete(c.id);
+      facesBox.hidden = !open;
+      li.classList.toggle("expanded", open);
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+      toggleText.textContent = open ? "Hide faces" : "Show " + plural(c.size, "face");
+    });
+
+    li.append(top, form, facesBox);
+    return li;
+  }
+
+  async function nameCluster(c, value) {
+    const person = value.trim();
+    if (!person) throw new Error("type a name for " + clusterLabel(c));
+    if (/[\u0000-\u001f/]/.test(person)) throw new Error("a person's name may not contain '/'");
+    const res = await api("POST", "/v1/people/clusters/" + enc(c.id) + "/name", {
+      json: { person: person },
+    });
+    await loadPeople();
+    const merged = res.merged && res.merged.length;
+    setStatus(
+      "Cluster #" + c.id + " is " + res.cluster.name +
+        (merged ? " — merged into #" + res.cluster.id + ", which already had that name" : "") +
+        " (" + plural(res.cluster.size, "face") + ")",
+      "ok"
+    );
+  }
+
+  async function unnameCluster(c) {
+    await api("POST", "/v1/people/clusters/" + enc(c.id) + "/unname");
+    await loadPeople();
+    setStatus("Cluster #" + c.id + " is unnamed again", "ok");
+  }
+
+  async function mergeClusters() {
+    const ids = people.clusters.map((c) => c.id).filter((id) => people.selected.has(id));
+    if (ids.length < 2) throw new Error("select two or more clusters to merge");
+    const res = await api("POST", "/v1/people/clusters/merge", { json: { clusters: ids } });
+    people.selected.clear();
+    await loadPeople();
+    setStatus(
+      "Merged " + ids.map((id) => "#" + id).join(", ") + " into " + clusterLabel(res.cluster) +
+        " (" + plural(res.cluster.size, "face") + ")",
+      "ok"
+    );
+  }
+
+  async function splitFaces(c, faces) {
+    if (!faces.length) throw new Error("select the faces to split off");
+    const res = await api("POST", "/v1/people/clusters/" + enc(c.id) + "/split", {
+      json: { faces: faces },
+    });
+    if (res.new_cluster) people.expanded.add(res.new_cluster.id);
+    await loadPeople();
+    setStatus(
+      plural(faces.length, "face") + " of #" + c.id + (faces.length === 1 ? " is" : " are") +
+        " now cluster #" + (res.new_cluster ? res.new_cluster.id : "?"),
+      "ok"
+    );
+  }
+
+  async function removeFaces(c, faces) {
+    if (!faces.length) throw new Error("select the faces to remove");
+    await api("POST", "/v1/people/clusters/" + enc(c.id) + "/remove", { json: { faces: faces } });
+    await loadPeople();
+    setStatus("Removed " + plural(faces.length, "face") + " from " + clusterLabel(c), "ok");
+  }
+
+  async function enrollNamed() {
+    const collection = el.peopleCollection.value.trim() || "default";
+    clear(el.peopleEnrollResult);
+    const res = await api("POST", "/v1/people/enroll", { json: { collection: collection } });
+    for (const e of res.clusters || []) {
+      const li = document.createElement("li");
+      li.className = e.added ? "ok" : "";
+      li.dataset.person = e.person;
+      li.textContent =
+        "✓ " + e.person + " (#" + e.cluster + "): " + plural(e.added, "face") + " added" +
+        (e.already ? ", " + e.already + " already enrolled" : "") +
+        (e.low_quality ? ", " + e.low_quality + " low-quality skipped" : "");
+      el.peopleEnrollResult.appendChild(li);
+    }
+    await loadCollections(res.collection_id);
+    setStatus(
+      "Enrolled " + plural((res.clusters || []).length, "named cluster") + " into " +
+        res.collection_id + ": " + plural(res.added, "face") + " added",
+      "ok"
+    );
+  }
+
   // ---------------------------------------------------------------- wiring
 
   el.keyForm.addEventListener("submit", (ev) => {
@@ -479,8 +954,10 @@
       setStatus("Enter an API key to start.", "info");
       return;
     }
+    forgetThumbs();
     guarded(el.keyForm.querySelector("button"), "Loading collections…", async () => {
       const cs = await loadCollections();
+      if (activeTab === "people") await loadPeople();
       setStatus("Key accepted — " + plural(cs.length, "collection") + " visible.", "ok");
     });
   });
@@ -515,6 +992,28 @@
     guarded(el.searchButton, "Searching…", search);
   });
 
+  el.peopleReload.addEventListener("click", () =>
+    guarded(el.peopleReload, "Loading clusters…", async () => {
+      const data = await loadPeople();
+      setStatus(peopleSummary(data), "ok");
+    })
+  );
+  el.peopleSingletons.addEventListener("change", () =>
+    guarded(null, "Loading clusters…", async () => {
+      const data = await loadPeople();
+      setStatus(peopleSummary(data), "ok");
+    })
+  );
+  el.peopleMerge.addEventListener("click", () =>
+    guarded(el.peopleMerge, "Merging clusters…", mergeClusters)
+  );
+  el.peopleEnroll.addEventListener("click", () =>
+    guarded(el.peopleEnroll, "Enrolling named clusters…", enrollNamed)
+  );
+  el.peopleCollection.addEventListener("input", () => {
+    el.peopleCollection.dataset.touched = "1";
+  });
+
   async function start() {
     fetch("/v1/health")
       .then((r) => (r.ok ? r.json() : null))
@@ -525,7 +1024,14 @@
     el.key.value = storedKey();
     onCollectionChanged();
     appendEmpty("no collection selected");
+    let tab = "gallery";
+    try {
+      tab = sessionStorage.getItem(TAB_STORAGE) || "gallery";
+    } catch (_e) {
+      /* ignore */
+    }
     if (!currentKey()) {
+      showTab(tab, false);
       setStatus("Enter an API key to start.", "info");
       el.key.focus();
       return;
@@ -534,6 +1040,7 @@
       const cs = await loadCollections();
       setStatus("Ready — " + plural(cs.length, "collection") + " visible.", "ok");
     });
+    showTab(tab, false);
   }
 
   start();
