@@ -258,3 +258,15 @@ def test_ingest_is_incremental_resumable_and_embeds_duplicates_once(tmp_path: Pa
     again = ingest(pipeline(), store, [photos], batch_size=2)
     assert again.new_images == 0 and again.unreadable == 0 and again.known_images == 8
     assert store.thumb(1) is not None and store.thumb(1)[:2] == b"\xff\xd8"
+
+
+def test_an_uncalibrated_model_needs_a_threshold_before_anything_runs(tmp_path: Path) -> None:
+    from faceprint.errors import CalibrationError
+    from faceprint.people import cluster_photos
+    from faceprint.pipeline import FacePipeline
+    from faceprint.testing import FakeDetector, FakeEmbedder
+
+    pipeline = FacePipeline(detector=FakeDetector(), embedder=FakeEmbedder())
+    with pytest.raises(CalibrationError, match="--threshold"):
+        cluster_photos(pipeline, [tmp_path], tmp_path / "out")
+    assert not (tmp_path / "out").exists()

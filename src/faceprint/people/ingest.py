@@ -118,19 +118,22 @@ def ingest(
     known = store.known_images()
     fresh: dict[str, Path] = {}
     seen_known = 0
+    seen: list[tuple[str, str]] = []  # (path, sha256) of contents stored or queued already
+    for path in paths:  # hashing holds no lock: the database stays free for reviews
+        try:
+            sha = _digest(path)
+        except OSError:
+            sha = "unreadable:" + hashlib.sha256(str(path).encode()).hexdigest()
+        if sha in known:
+            seen.append((str(path), sha))
+            seen_known += 1
+        elif sha not in fresh:
+            fresh[sha] = path
+        else:
+            seen.append((str(path), sha))
     with store.transaction():
-        for path in paths:
-            try:
-                sha = _digest(path)
-            except OSError:
-                sha = "unreadable:" + hashlib.sha256(str(path).encode()).hexdigest()
-            if sha in known:
-                store.add_path(str(path), sha)
-                seen_known += 1
-            elif sha not in fresh:
-                fresh[sha] = path
-            else:
-                store.add_path(str(path), sha)
+        for path_text, sha in seen:
+            store.add_path(path_text, sha)
 
     todo = list(fresh.values())
     digests = list(fresh)

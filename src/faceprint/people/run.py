@@ -17,6 +17,7 @@ from typing import Any
 
 from faceprint.core.clustering import ClusteringThreshold
 from faceprint.core.quality import QualityPolicy
+from faceprint.errors import CalibrationError
 from faceprint.people.assign import Reclustering, recluster
 from faceprint.people.ingest import Ingested, Progress, ingest
 from faceprint.people.sheets import write_sheets
@@ -122,6 +123,11 @@ def cluster_photos(
         faceprint.errors.CalibrationError: no calibration and no ``similarity``.
     """
     folder = Path(out)
+    if pipeline.calibration is None and similarity is None:
+        raise CalibrationError(
+            f"model {pipeline.model_id!r} has no calibration, so no clustering threshold can "
+            "be derived; pass an explicit similarity threshold (--threshold)"
+        )
     with PeopleStore.open(folder, model_id=pipeline.model_id) as store:
         started = time.perf_counter()
         ingested = ingest(pipeline, store, inputs, quality=quality, progress=progress)
