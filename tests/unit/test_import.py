@@ -65,11 +65,6 @@ def test_every_result_type_and_error_is_public():
         "faceprint.eval.robustness",
         "faceprint.core.degradation",
         "faceprint.core.restoration",
-        "faceprint.people.views",
-        "faceprint.people.run",
-        "faceprint.people.enroll",
-        "faceprint.people.assign",
-        "faceprint.people.ingest",
         "faceprint.eval.cluster",
     ]
     missing = []
