@@ -212,7 +212,9 @@ class CalibrationCurve:
         log_fmr = (1 - w) * math.log10(self.fmr[i]) + w * math.log10(self.fmr[j])
         return float(10.0**log_fmr)
 
-    def threshold_for_fpir(self, fpir: float, gallery_size: int) -> tuple[float, float]:
+    def threshold_for_fpir(
+        self, fpir: float, gallery_size: int, *, clamp: bool = False
+    ) -> tuple[float, float]:
         """Open-set threshold for a false-positive identification rate (FPIR).
 
         A non-mated probe searched against ``N = gallery_size`` templates makes N
@@ -226,6 +228,8 @@ class CalibrationCurve:
         Args:
             fpir: target FPIR in (0, 1).
             gallery_size: number of templates a probe is compared with, ``>= 1``.
+            clamp: when the gallery is too large for the calibrated range, use its
+                smallest FMR (the FPIR is then above ``fpir``) instead of raising.
 
         Returns:
             ``(threshold, per_comparison_fmr)``.
@@ -244,7 +248,9 @@ class CalibrationCurve:
             raise CalibrationError(f"FPIR must be in (0, 1), got {fpir}")
         per_comparison = -math.expm1(math.log1p(-fpir) / gallery_size)
         low, high = self.fmr_range
-        if per_comparison < low * (1 - _REL_TOL):
+        if per_comparison < low * (1 - _REL_TOL) and clamp:
+            per_comparison = low  # stricter would be right; this is the strictest known
+        elif per_comparison < low * (1 - _REL_TOL):
             raise CalibrationError(
                 f"the gallery is too large for this calibration: FPIR {fpir:g} with "
                 f"{gallery_size} templates needs a per-comparison FMR of {per_comparison:.3g}, "

@@ -90,17 +90,11 @@ def clustering_threshold(
             "this model has no calibration, so a clustering threshold cannot be derived; "
             "pass an explicit similarity threshold"
         )
-    if not 0.0 < fpir < 1.0:
-        raise CalibrationError(f"FPIR must be in (0, 1), got {fpir}")
     others = max(1, faces - 1)
-    per_comparison = -math.expm1(math.log1p(-fpir) / others)
-    low, high = curve.fmr_range
-    clamped = per_comparison < low
-    fmr = min(max(per_comparison, low), high)
+    similarity, fmr = curve.threshold_for_fpir(fpir, others, clamp=True)
     actual_fpir = -math.expm1(others * math.log1p(-fmr))
-    return ClusteringThreshold(
-        curve.threshold_for_fmr(fmr), fmr, actual_fpir, faces, "fpir", clamped=clamped
-    )
+    clamped = actual_fpir > fpir * (1 + 1e-9)
+    return ClusteringThreshold(similarity, fmr, actual_fpir, faces, "fpir", clamped=clamped)
 
 
 def knn_graph(
